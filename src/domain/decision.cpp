@@ -1,0 +1,47 @@
+#include "domain/decision.hpp"
+
+#include <array>
+#include <utility>
+
+#include "domain/events.hpp"
+
+namespace shepherd {
+namespace {
+constexpr std::array<std::pair<ActionKind, std::string_view>, 5> kActionNames{{
+    {ActionKind::StartTask, "start_task"},
+    {ActionKind::StopTask, "stop_task"},
+    {ActionKind::RunDiagnostic, "run_diagnostic"},
+    {ActionKind::Reboot, "reboot"},
+    {ActionKind::Notify, "notify"},
+}};
+}  // namespace
+
+std::string_view to_string(ActionKind k) {
+  for (const auto& [v, n] : kActionNames)
+    if (v == k) return n;
+  return "?";
+}
+
+std::optional<ActionKind> parse_action_kind(std::string_view s) {
+  for (const auto& [v, n] : kActionNames)
+    if (n == s) return v;
+  return std::nullopt;
+}
+
+std::string_view event_kind(const EventBody& body) {
+  struct Names {
+    std::string_view operator()(const JobSubmitted&) const { return "job_submitted"; }
+    std::string_view operator()(const JobStopRequested&) const { return "job_stop_requested"; }
+    std::string_view operator()(const TaskStarted&) const { return "task_started"; }
+    std::string_view operator()(const TaskExited&) const { return "task_exited"; }
+    std::string_view operator()(const DiagnosticStarted&) const { return "diagnostic_started"; }
+    std::string_view operator()(const DiagnosticFinished&) const { return "diagnostic_finished"; }
+    std::string_view operator()(const NodeRegistered&) const { return "node_registered"; }
+    std::string_view operator()(const NodeLost&) const { return "node_lost"; }
+    std::string_view operator()(const OperationTimedOut&) const { return "operation_timed_out"; }
+    std::string_view operator()(const NodeRepaired&) const { return "node_repaired"; }
+  };
+  return std::visit(Names{}, body);
+}
+
+}  // namespace shepherd

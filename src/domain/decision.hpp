@@ -1,0 +1,64 @@
+#pragma once
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/model.hpp"
+
+namespace shepherd {
+
+enum class ActionKind { StartTask, StopTask, RunDiagnostic, Reboot, Notify };
+std::string_view to_string(ActionKind k);
+std::optional<ActionKind> parse_action_kind(std::string_view s);
+
+// Something the engine asks the world to do. The id is unique and stable, so a repeat is harmless:
+// the driver (or the receiver of a notification) recognises an id it has already carried out.
+struct Action {
+  std::string id;
+  ActionKind kind = ActionKind::Notify;
+  std::string node;
+  std::string job_id;
+  std::string task_id;
+  nlohmann::json payload = nlohmann::json::object();
+  TimeMs created_at = 0;
+};
+
+// Notification kinds (payload "kind").
+inline constexpr std::string_view kNotifyJobFailed = "job_failed";
+inline constexpr std::string_view kNotifyNodeFailed = "node_failed";
+inline constexpr std::string_view kNotifyRebootTimeout = "reboot_timeout";
+
+struct Transition {
+  std::string entity;  // "job", "task" or "node"
+  std::string id;
+  std::string from;    // "" when the record is created
+  std::string to;
+  std::string reason;
+  TimeMs at = 0;
+};
+
+// A command refused, with the field at fault (for an HTTP 4xx or a CLI message).
+struct Rejection {
+  std::string code;  // "invalid", "not_found", "conflict"
+  std::string field;
+  std::string message;
+};
+
+// What the engine decided for one event: the records to write (each carrying the version it was
+// read at, so the store can refuse a concurrent write), the transitions for the timeline, the
+// actions for the outbox. Written in one transaction, or not at all.
+struct Decision {
+  std::vector<Job> jobs;
+  std::vector<Task> tasks;
+  std::vector<Node> nodes;
+  std::vector<Transition> transitions;
+  std::vector<Action> actions;
+  std::optional<Rejection> rejection;
+  std::vector<std::string> refused;  // illegal transitions the engine did not write
+  std::string note;                  // why nothing changed, for the log
+
+  bool changes_state() const { return !jobs.empty() || !tasks.empty() || !nodes.empty(); }
+};
+
+}  // namespace shepherd

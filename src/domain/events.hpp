@@ -1,0 +1,83 @@
+#pragma once
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "domain/model.hpp"
+
+namespace shepherd {
+
+// A user (API, CLI, scenario) submits a job: either named nodes or a count of free ones.
+struct JobSubmitted {
+  std::string job_id;
+  std::vector<std::string> nodes;
+  int node_count = 0;
+  TaskDefinition task_definition;
+};
+
+struct JobStopRequested {
+  std::string job_id;
+  std::string requested_by;
+};
+
+struct TaskStarted {
+  std::string task_id;
+};
+
+struct TaskExited {
+  std::string task_id;
+  int exit_code = 0;
+  int signal = 0;  // the signal that ended the process, 0 if it exited
+};
+
+struct DiagnosticStarted {
+  std::string node;
+  std::string operation_id;
+};
+
+struct DiagnosticFinished {
+  std::string node;
+  std::string operation_id;
+  Verdict verdict = Verdict::Inconclusive;
+  std::string detail;  // e.g. "gpu 3: Diagnostic/memtest: fail (DCGM error 83)"
+};
+
+// A node agent (re)registers. A boot id other than the last one proves the node rebooted.
+struct NodeRegistered {
+  std::string node;
+  std::string boot_id;
+  std::string ip;
+  std::string ibdev;
+  int gpus = 0;
+};
+
+// Heartbeats stopped for longer than the policy's heartbeat_timeout.
+struct NodeLost {
+  std::string node;
+};
+
+// The deadline of a node's operation in flight passed: a diagnostic, a reboot, or a lost node's return.
+struct OperationTimedOut {
+  std::string node;
+  std::string operation_id;
+};
+
+// An operator returns a FAILED node to service after repairing it.
+struct NodeRepaired {
+  std::string node;
+  std::string requested_by;
+};
+
+using EventBody = std::variant<JobSubmitted, JobStopRequested, TaskStarted, TaskExited,
+                               DiagnosticStarted, DiagnosticFinished, NodeRegistered, NodeLost,
+                               OperationTimedOut, NodeRepaired>;
+
+struct Event {
+  std::string key;  // idempotency key: a second event with the same key is recorded and ignored
+  TimeMs at = 0;
+  EventBody body;
+};
+
+std::string_view event_kind(const EventBody& body);
+
+}  // namespace shepherd

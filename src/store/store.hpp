@@ -1,0 +1,70 @@
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "domain/decision.hpp"
+#include "domain/snapshot.hpp"
+
+namespace shepherd {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A record changed since it was read (another writer): nothing of the batch was written.
+class VersionConflict : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+// One event and what was decided for it.
+struct Commit {
+  std::string event_key;
+  std::string event_kind;
+  TimeMs at = 0;
+  bool duplicate = false;  // the key was seen before: only counted, nothing else written
+  Decision decision;
+};
+
+struct PendingAction {
+  Action action;
+  int attempts = 0;
+  std::string last_error;
+};
+
+struct TimelineEntry {
+  std::int64_t seq = 0;
+  Transition transition;
+};
+
+// The durable state. Two implementations are planned: SQLite (embedded) and MySQL (shared).
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Reads every job, task and node.
+  virtual void load(Snapshot& into) = 0;
+
+  virtual bool has_event(const std::string& key) = 0;
+
+  // Writes the whole batch in one transaction: each record conditional on the version it was read at
+  // (inserted when that is 0), then stored with version + 1; the transitions; the actions into the
+  // outbox as pending; each event key. Throws VersionConflict, and writes nothing, if any record
+  // changed since it was read.
+  virtual void commit(const std::vector<Commit>& batch) = 0;
+
+  // Pending outbox actions whose next try is due, oldest first.
+  virtual std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) = 0;
+  virtual void mark_actions_done(const std::vector<std::string>& action_ids, TimeMs at) = 0;
+  virtual void mark_action_failed(const std::string& action_id, const std::string& error,
+                                  TimeMs retry_at) = 0;
+
+  virtual std::vector<TimelineEntry> timeline(std::int64_t after_seq, std::size_t limit) = 0;
+  virtual std::int64_t duplicate_events() = 0;
+  virtual int schema_version() = 0;
+};
+
+}  // namespace shepherd
