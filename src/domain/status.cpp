@@ -83,7 +83,6 @@ using N = NodeStatus;
 constexpr std::array<std::pair<N, N>, 27> kNodeTransitions{{
     {N::Available, N::Assigned},
     {N::Available, N::Unknown},
-    {N::Available, N::Failed},
     {N::Assigned, N::InProgress},
     {N::Assigned, N::Available},
     {N::Assigned, N::Pending},
@@ -106,6 +105,7 @@ constexpr std::array<std::pair<N, N>, 27> kNodeTransitions{{
     {N::Rebooting, N::Failed},
     {N::Unknown, N::Available},
     {N::Unknown, N::Pending},
+    {N::Unknown, N::Assigned},
     {N::Unknown, N::Failed},
     {N::Failed, N::Available},
 }};

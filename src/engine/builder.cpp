@@ -1,0 +1,171 @@
+#include "engine/builder.hpp"
+
+#include <stdexcept>
+
+namespace shepherd {
+
+DecisionBuilder::DecisionBuilder(const Snapshot& snapshot, const Event& event)
+    : snapshot_(snapshot), event_(event) {}
+
+const Job* DecisionBuilder::job(const std::string& id) const {
+  auto it = jobs_.find(id);
+  return it != jobs_.end() ? &it->second : snapshot_.job(id);
+}
+
+const Task* DecisionBuilder::task(const std::string& id) const {
+  auto it = tasks_.find(id);
+  return it != tasks_.end() ? &it->second : snapshot_.task(id);
+}
+
+const Node* DecisionBuilder::node(const std::string& name) const {
+  auto it = nodes_.find(name);
+  return it != nodes_.end() ? &it->second : snapshot_.node(name);
+}
+
+std::vector<const Task*> DecisionBuilder::tasks_of(const Job& job) const {
+  std::vector<const Task*> out;
+  for (const auto& id : job.submitted_task_ids)
+    if (const Task* t = task(id)) out.push_back(t);
+  return out;
+}
+
+template <typename Record>
+Record& DecisionBuilder::edit(std::unordered_map<std::string, Record>& changed,
+                              const Record* current, const std::string& id, const char* what) {
+  auto it = changed.find(id);
+  if (it != changed.end()) return it->second;
+  if (!current) throw std::logic_error(std::string("engine edits a missing ") + what + " " + id);
+  order_.push_back(std::string(1, what[0]) + ":" + id);
+  Record& copy = changed.emplace(id, *current).first->second;
+  copy.updated_at = now();
+  return copy;
+}
+
+Job& DecisionBuilder::edit_job(const std::string& id) {
+  return edit(jobs_, snapshot_.job(id), id, "job");
+}
+Task& DecisionBuilder::edit_task(const std::string& id) {
+  return edit(tasks_, snapshot_.task(id), id, "task");
+}
+Node& DecisionBuilder::edit_node(const std::string& name) {
+  return edit(nodes_, snapshot_.node(name), name, "node");
+}
+
+Job& DecisionBuilder::create_job(Job job) {
+  job.created_at = job.updated_at = now();
+  job.version = 0;
+  order_.push_back("j:" + job.id);
+  decision_.transitions.push_back(
+      {"job", job.id, "", std::string(to_string(job.status)), job.reason, now()});
+  return jobs_.insert_or_assign(job.id, std::move(job)).first->second;
+}
+
+Task& DecisionBuilder::create_task(Task task) {
+  task.created_at = task.updated_at = now();
+  task.version = 0;
+  order_.push_back("t:" + task.id);
+  decision_.transitions.push_back(
+      {"task", task.id, "", std::string(to_string(task.status)), task.reason, now()});
+  return tasks_.insert_or_assign(task.id, std::move(task)).first->second;
+}
+
+Node& DecisionBuilder::create_node(Node node) {
+  node.created_at = node.updated_at = now();
+  node.version = 0;
+  order_.push_back("n:" + node.name);
+  decision_.transitions.push_back(
+      {"node", node.name, "", std::string(to_string(node.status)), node.reason, now()});
+  return nodes_.insert_or_assign(node.name, std::move(node)).first->second;
+}
+
+namespace {
+template <typename Status>
+bool change(Decision& d, const char* entity, const std::string& id, Status& current, Status to,
+            std::string& reason_field, const std::string& reason, TimeMs at) {
+  if (current == to) return true;
+  if (!transition_allowed(current, to)) {
+    d.refused.push_back(std::string(entity) + " " + id + ": " + std::string(to_string(current)) +
+                        " -> " + std::string(to_string(to)) + " is not a legal transition (" +
+                        reason + ")");
+    return false;
+  }
+  d.transitions.push_back(
+      {entity, id, std::string(to_string(current)), std::string(to_string(to)), reason, at});
+  current = to;
+  reason_field = reason;
+  return true;
+}
+}  // namespace
+
+bool DecisionBuilder::set_status(const std::string& job_id, JobStatus to,
+                                 const std::string& reason) {
+  const Job* j = job(job_id);
+  if (!j) return false;
+  if (j->status == to) return true;
+  Job& e = edit_job(job_id);
+  return change(decision_, "job", job_id, e.status, to, e.reason, reason, now());
+}
+
+bool DecisionBuilder::set_status_task(const std::string& task_id, TaskStatus to,
+                                      const std::string& reason) {
+  const Task* t = task(task_id);
+  if (!t) return false;
+  if (t->status == to) return true;
+  Task& e = edit_task(task_id);
+  return change(decision_, "task", task_id, e.status, to, e.reason, reason, now());
+}
+
+bool DecisionBuilder::set_status_node(const std::string& name, NodeStatus to,
+                                      const std::string& reason) {
+  const Node* n = node(name);
+  if (!n) return false;
+  if (n->status == to) return true;
+  Node& e = edit_node(name);
+  return change(decision_, "node", name, e.status, to, e.reason, reason, now());
+}
+
+Action& DecisionBuilder::add_action(ActionKind kind, const std::string& node,
+                                    const std::string& job_id, const std::string& task_id) {
+  Action a;
+  a.id = event_.key + "/" + std::to_string(decision_.actions.size());
+  a.kind = kind;
+  a.node = node;
+  a.job_id = job_id;
+  a.task_id = task_id;
+  a.created_at = now();
+  decision_.actions.push_back(std::move(a));
+  return decision_.actions.back();
+}
+
+void DecisionBuilder::notify(std::string_view kind, const std::string& job_id,
+                             const std::vector<std::string>& nodes, const std::string& reason,
+                             int attempt) {
+  Action& a = add_action(ActionKind::Notify, nodes.empty() ? "" : nodes.front(), job_id);
+  a.payload = {{"kind", kind}, {"job", job_id}, {"nodes", nodes},
+               {"reason", reason}, {"attempt", attempt}};
+}
+
+void DecisionBuilder::reject(std::string code, std::string field, std::string message) {
+  decision_.rejection = Rejection{std::move(code), std::move(field), std::move(message)};
+}
+
+void DecisionBuilder::ignore(std::string note) { decision_.note = std::move(note); }
+
+Decision DecisionBuilder::finish() {
+  if (decision_.rejection) {  // a refused command writes nothing
+    Decision refused;
+    refused.rejection = std::move(decision_.rejection);
+    return refused;
+  }
+  for (const auto& key : order_) {
+    const std::string id = key.substr(2);
+    switch (key[0]) {
+      case 'j': decision_.jobs.push_back(jobs_.at(id)); break;
+      case 't': decision_.tasks.push_back(tasks_.at(id)); break;
+      case 'n': decision_.nodes.push_back(nodes_.at(id)); break;
+    }
+  }
+  return std::move(decision_);
+}
+
+}  // namespace shepherd

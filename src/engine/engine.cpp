@@ -1,0 +1,349 @@
+#include "engine/engine.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "engine/rules.hpp"
+
+namespace shepherd {
+
+bool is_stop_result(int exit_code, int signal) {
+  return signal == 15 || signal == 9 || exit_code == 143 || exit_code == 137;
+}
+
+std::string task_id_for(const std::string& job_id, int attempt, int node_index) {
+  return job_id + "." + std::to_string(attempt) + "." + std::to_string(node_index);
+}
+
+namespace {
+
+using rules::Context;
+
+bool live(const Job* job) { return job && !is_terminal(job->status); }
+
+bool valid_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+  });
+}
+
+std::string exit_text(const Task& t, int code, int signal) {
+  if (signal != 0) return "task " + t.id + " was killed by signal " + std::to_string(signal);
+  return "task " + t.id + " exited with code " + std::to_string(code);
+}
+
+class Rules {
+ public:
+  Rules(DecisionBuilder& b, const Policy& p, const std::string& cluster)
+      : b_(b), c_{b, p}, policy_(p), cluster_(cluster) {}
+
+  void operator()(const JobSubmitted& e) {
+    if (!valid_id(e.job_id))
+      return b_.reject("invalid", "job_id", "job id must be 1-128 letters, digits, '-', '_' or '.'");
+    if (b_.job(e.job_id)) return b_.reject("conflict", "job_id", "job " + e.job_id + " already exists");
+    if (!e.nodes.empty() && e.node_count > 0)
+      return b_.reject("invalid", "nodes", "give either node names or a node count, not both");
+    if (e.task_definition.runtime_seconds < 0)
+      return b_.reject("invalid", "runtime", "runtime must not be negative");
+    std::vector<std::string> nodes = e.nodes;
+    if (nodes.empty()) {
+      if (e.node_count <= 0)
+        return b_.reject("invalid", "nodes", "give node names or a node count of at least 1");
+      nodes = b_.snapshot_available(static_cast<std::size_t>(e.node_count));
+      if (nodes.size() < static_cast<std::size_t>(e.node_count))
+        return b_.reject("conflict", "nodes",
+                         "only " + std::to_string(nodes.size()) + " of the " +
+                             std::to_string(e.node_count) + " nodes asked for are AVAILABLE");
+    }
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const std::string field = "nodes[" + std::to_string(i) + "]";
+      const Node* n = b_.node(nodes[i]);
+      if (!n) return b_.reject("not_found", field, "no node named " + nodes[i]);
+      if (std::count(nodes.begin(), nodes.end(), nodes[i]) > 1)
+        return b_.reject("invalid", field, "node " + nodes[i] + " is listed twice");
+      if (n->status != NodeStatus::Available || !n->job_id.empty())
+        return b_.reject("conflict", field,
+                         "node " + nodes[i] + " is " + std::string(to_string(n->status)) +
+                             (n->job_id.empty() ? "" : " (job " + n->job_id + ")"));
+    }
+    Job job;
+    job.id = e.job_id;
+    job.cluster_name = cluster_;
+    job.job_timestamp = b_.now();
+    job.num_nodes = static_cast<int>(nodes.size());
+    job.assigned_nodes = nodes;
+    job.task_definition = e.task_definition;
+    auto& def = job.task_definition;
+    if (def.name.empty()) def.name = e.job_id;
+    def.ref = "shepherd:" + cluster_ + ":task-definition/" + def.name + ":" +
+              std::to_string(def.revision);
+    job.reason = "submitted";
+    b_.create_job(std::move(job));
+    rules::launch_attempt(c_, e.job_id);
+  }
+
+  void operator()(const JobStopRequested& e) {
+    const Job* job = b_.job(e.job_id);
+    if (!job) return b_.reject("not_found", "job_id", "no job named " + e.job_id);
+    if (is_terminal(job->status))
+      return b_.reject("conflict", "job_id",
+                       "job " + e.job_id + " is already " + std::string(to_string(job->status)));
+    const std::string who = e.requested_by.empty() ? "a user" : e.requested_by;
+    rules::end_job(c_, e.job_id, JobStatus::UserStopped, "stopped by " + who);
+  }
+
+  void operator()(const TaskStarted& e) {
+    const Task* t = b_.task(e.task_id);
+    if (!t) return b_.ignore("unknown task " + e.task_id);
+    if (t->status != TaskStatus::InProgress)
+      return b_.ignore("task " + t->id + " is already " + std::string(to_string(t->status)));
+    if (t->started) return b_.ignore("task " + t->id + " already reported running");
+    const Task task = *t;
+    b_.edit_task(task.id).started = true;
+    const Node* n = b_.node(task.node_name);
+    if (n && n->job_id == task.job_id && n->status == NodeStatus::Assigned)
+      b_.set_status_node(task.node_name, NodeStatus::InProgress, "running task " + task.id);
+    const Job& job = *b_.job(task.job_id);
+    if (job.status != JobStatus::Restarting) return;
+    for (const Task* other : b_.tasks_of(job))
+      if (!other->started) return;
+    b_.set_status(job.id, JobStatus::InProgress,
+                  "all " + std::to_string(job.num_nodes) + " tasks running again (attempt " +
+                      std::to_string(job.retry) + ")");
+    b_.edit_job(job.id).recovery_started_at = 0;
+  }
+
+  void operator()(const TaskExited& e) {
+    const Task* t = b_.task(e.task_id);
+    if (!t) return b_.ignore("unknown task " + e.task_id);
+    const Task task = *t;
+    const Job* job = b_.job(task.job_id);
+    if (!job) return b_.ignore("task " + task.id + " belongs to no known job");
+    const bool failed = e.exit_code != 0 || e.signal != 0;
+    if (task.status != TaskStatus::InProgress) return late_exit(task, *job, e, failed);
+
+    b_.edit_task(task.id).exit_code = e.exit_code;
+    if (!failed) return completed(task);
+    const std::string what = exit_text(task, e.exit_code, e.signal);
+    b_.set_status_task(task.id, TaskStatus::Terminated, what);
+    if (!live(job)) return;
+    const auto& app = policy_.app_exit_codes;
+    if (e.signal == 0 && std::find(app.begin(), app.end(), e.exit_code) != app.end())
+      return rules::fail_job(c_, job->id, what + ": an application error (policy app_exit_codes)");
+    rules::begin_recovery(c_, job->id, task.node_name, what);
+  }
+
+  void operator()(const DiagnosticStarted& e) {
+    const Node* n = b_.node(e.node);
+    if (!n || n->operation_id != e.operation_id) return b_.ignore("stale diagnostic start");
+    if (n->status != NodeStatus::Pending) return b_.ignore("diagnostic already running");
+    b_.set_status_node(e.node, NodeStatus::PendingHealthcheck,
+                       "diagnostic running (level " + std::to_string(policy_.diag_level) + ")");
+  }
+
+  void operator()(const DiagnosticFinished& e) {
+    const Node* n = b_.node(e.node);
+    if (!n || n->operation_id != e.operation_id || e.operation_id.empty())
+      return b_.ignore("stale or repeated diagnostic result for " + e.node);
+    record_verdict(e.node, e.verdict, e.detail);
+  }
+
+  void operator()(const NodeRegistered& e) {
+    const Node* found = b_.node(e.node);
+    if (!found) return register_new(e);
+    const Node n = *found;
+    Node& node = b_.edit_node(e.node);
+    if (!e.ip.empty()) node.ip = e.ip;
+    if (!e.ibdev.empty()) node.ibdev = e.ibdev;
+    if (e.gpus > 0) node.gpus = e.gpus;
+    const bool rebooted = !e.boot_id.empty() && e.boot_id != n.boot_id;
+    if (!e.boot_id.empty()) node.boot_id = e.boot_id, node.instance_id = e.boot_id;
+    switch (n.status) {
+      case NodeStatus::Rebooting:
+        if (!rebooted) return b_.ignore(e.node + " reconnected with the same boot id: not rebooted yet");
+        node.operation_id.clear();
+        node.deadline_at = 0;
+        b_.set_status_node(e.node, NodeStatus::Available, "rebooted (new boot id)");
+        return resume_job_of(e.node);
+      case NodeStatus::Unknown:
+        node.operation_id.clear();
+        node.deadline_at = 0;
+        if (n.needs_diagnostic)
+          return rules::start_diagnostic(c_, e.node, "returned after heartbeat loss: diagnosing");
+        if (live(b_.job(n.job_id))) {
+          b_.set_status_node(e.node, NodeStatus::Assigned, "returned; held for job " + n.job_id);
+          return rules::try_restart(c_, n.job_id);
+        }
+        node.job_id.clear();
+        b_.set_status_node(e.node, NodeStatus::Available, "heartbeats resumed");
+        return;
+      default:
+        return;  // a reconnect: nothing changes but the facts reported
+    }
+  }
+
+  void operator()(const NodeLost& e) {
+    const Node* found = b_.node(e.node);
+    if (!found) return b_.ignore("unknown node " + e.node);
+    const Node n = *found;
+    if (n.status == NodeStatus::Unknown || n.status == NodeStatus::Rebooting ||
+        n.status == NodeStatus::Failed)
+      return b_.ignore(e.node + " is " + std::string(to_string(n.status)) + ": heartbeat loss expected or known");
+    b_.set_status_node(e.node, NodeStatus::Unknown,
+                       "no heartbeat for " + rules::seconds_text(policy_.heartbeat_timeout));
+    const Job* job = b_.job(n.job_id);
+    if (!live(job)) return;
+    // The job waits for the node to return, within the reboot timeout.
+    Node& node = b_.edit_node(e.node);
+    node.operation_id = b_.event_key() + "/return";
+    node.deadline_at = b_.now() + seconds(policy_.reboot_timeout);
+    if (n.status == NodeStatus::Pending || n.status == NodeStatus::PendingHealthcheck) {
+      node.needs_diagnostic = true;  // its diagnostic is lost with it: run it again on return
+      return;
+    }
+    for (const Task* t : b_.tasks_of(*job)) {
+      if (t->node_name != e.node || t->status != TaskStatus::InProgress) continue;
+      const std::string what = "node " + e.node + " lost while running task " + t->id;
+      b_.set_status_task(t->id, TaskStatus::Terminated, what);
+      node.needs_diagnostic = true;
+      rules::begin_recovery(c_, job->id, e.node, what);
+      return;
+    }
+  }
+
+  void operator()(const OperationTimedOut& e) {
+    const Node* found = b_.node(e.node);
+    if (!found || found->operation_id != e.operation_id || e.operation_id.empty())
+      return b_.ignore("stale timer for " + e.node);
+    const Node n = *found;
+    switch (n.status) {
+      case NodeStatus::Pending:
+      case NodeStatus::PendingHealthcheck:
+        return record_verdict(e.node, Verdict::Inconclusive,
+                              "diagnostic did not finish within " +
+                                  rules::seconds_text(policy_.diag_timeout));
+      case NodeStatus::Rebooting:
+        return give_up_on(n, kNotifyRebootTimeout,
+                          "did not return from reboot within " +
+                              rules::seconds_text(policy_.reboot_timeout));
+      case NodeStatus::Unknown:
+        return give_up_on(n, kNotifyNodeFailed,
+                          "did not return within " + rules::seconds_text(policy_.reboot_timeout) +
+                              " of losing its heartbeat");
+      default:
+        return b_.ignore("timer for " + e.node + " in state " + std::string(to_string(n.status)));
+    }
+  }
+
+  void operator()(const NodeRepaired& e) {
+    const Node* n = b_.node(e.node);
+    if (!n) return b_.reject("not_found", "node", "no node named " + e.node);
+    if (n->status != NodeStatus::Failed)
+      return b_.reject("conflict", "node",
+                       "node " + e.node + " is " + std::string(to_string(n->status)) + ", not FAILED");
+    Node& node = b_.edit_node(e.node);
+    node.last_verdict = Verdict::None;
+    node.needs_diagnostic = false;
+    node.job_id.clear();
+    const std::string who = e.requested_by.empty() ? "an operator" : e.requested_by;
+    b_.set_status_node(e.node, NodeStatus::Available, "repaired by " + who);
+  }
+
+ private:
+  void register_new(const NodeRegistered& e) {
+    if (!valid_id(e.node)) return b_.reject("invalid", "node", "node name must be 1-128 letters, digits, '-', '_' or '.'");
+    Node n;
+    n.name = e.node;
+    n.cluster_name = cluster_;
+    n.ip = e.ip;
+    n.ibdev = e.ibdev;
+    n.gpus = e.gpus;
+    n.boot_id = e.boot_id;
+    n.instance_id = e.boot_id;
+    n.instance_ref = "shepherd:" + cluster_ + ":node/" + e.node;
+    n.reason = "registered";
+    b_.create_node(std::move(n));
+  }
+
+  void completed(const Task& task) {
+    b_.set_status_task(task.id, TaskStatus::Complete, "exited with code 0");
+    const Job& job = *b_.job(task.job_id);
+    for (const Task* t : b_.tasks_of(job))
+      if (t->status != TaskStatus::Complete) {
+        const Node* n = b_.node(task.node_name);
+        if (n && n->job_id == job.id && n->status == NodeStatus::InProgress)
+          b_.set_status_node(task.node_name, NodeStatus::Assigned,
+                             "task done; held until job " + job.id + " ends");
+        return;
+      }
+    rules::end_job(c_, job.id, JobStatus::Complete,
+                   "all " + std::to_string(job.num_nodes) + " tasks completed");
+  }
+
+  // A report for a task Shepherd already ended. If the job is still deciding its recovery and the
+  // task failed on its own (not from our stop), its node is diagnosed too: one recovery for the
+  // job, one diagnostic per node.
+  void late_exit(const Task& task, const Job& job, const TaskExited& e, bool failed) {
+    if (!task.exit_code) b_.edit_task(task.id).exit_code = e.exit_code;
+    const bool concurrent = failed && !is_stop_result(e.exit_code, e.signal) &&
+                            job.status == JobStatus::PendingHealthcheck && task.retry == job.retry;
+    const Node* n = b_.node(task.node_name);
+    if (concurrent && n && n->job_id == job.id && n->status == NodeStatus::Assigned) {
+      rules::start_diagnostic(c_, task.node_name,
+                              exit_text(task, e.exit_code, e.signal) + " as well: diagnosing");
+      return;
+    }
+    b_.ignore("task " + task.id + " was already " + std::string(to_string(task.status)));
+  }
+
+  void record_verdict(const std::string& node_name, Verdict verdict, const std::string& detail) {
+    Node& node = b_.edit_node(node_name);
+    node.last_verdict = verdict;
+    node.operation_id.clear();
+    node.deadline_at = 0;
+    node.reason = "diagnostic " + std::string(to_string(verdict)) +
+                  (detail.empty() ? "" : ": " + detail);
+    const Job* job = b_.job(node.job_id);
+    if (job && job->status == JobStatus::PendingHealthcheck)
+      rules::conclude_diagnosis(c_, job->id);
+    else
+      rules::conclude_node_alone(c_, node_name);
+  }
+
+  void resume_job_of(const std::string& node_name) {
+    const Node& n = *b_.node(node_name);
+    const Job* job = b_.job(n.job_id);
+    if (job && job->status == JobStatus::PendingRestart) return rules::try_restart(c_, job->id);
+    if (!live(job)) b_.edit_node(node_name).job_id.clear();
+  }
+
+  void give_up_on(const Node& n, std::string_view kind, const std::string& what) {
+    const std::string job_id = n.job_id;
+    Node& node = b_.edit_node(n.name);
+    node.operation_id.clear();
+    node.deadline_at = 0;
+    node.job_id.clear();
+    b_.set_status_node(n.name, NodeStatus::Failed, what);
+    const Job* job = b_.job(job_id);
+    b_.notify(kind, live(job) ? job_id : "", {n.name}, "node " + n.name + " " + what,
+              job ? job->retry : 0);
+    if (live(job)) rules::fail_job(c_, job_id, "node " + n.name + " " + what);
+  }
+
+  DecisionBuilder& b_;
+  Context c_;
+  const Policy& policy_;
+  const std::string& cluster_;
+};
+
+}  // namespace
+
+Decision Engine::decide(const Event& event, const Snapshot& snapshot) const {
+  DecisionBuilder builder(snapshot, event);
+  Rules rules(builder, policy_, cluster_name_);
+  std::visit(rules, event.body);
+  return builder.finish();
+}
+
+}  // namespace shepherd

@@ -1,0 +1,250 @@
+#include "engine/rules.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/engine.hpp"
+
+namespace shepherd::rules {
+namespace {
+
+bool diagnosing(const Node& n) {
+  return n.status == NodeStatus::Pending || n.status == NodeStatus::PendingHealthcheck;
+}
+
+std::vector<std::string> unique_nodes(const Job& job) {
+  std::vector<std::string> out;
+  for (const auto& n : job.assigned_nodes)
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
+}
+
+void launch_attempt(Context c, const std::string& job_id) {
+  const Job job = *c.b.job(job_id);
+  const auto& def = job.task_definition;
+  std::vector<std::string> task_ids, instance_ids;
+  const Node* first = c.b.node(job.assigned_nodes.front());
+  for (int i = 0; i < job.num_nodes; ++i) {
+    const std::string& node_name = job.assigned_nodes[static_cast<std::size_t>(i)];
+    const Node node = *c.b.node(node_name);
+    Task t;
+    t.id = task_id_for(job.id, job.retry, i);
+    t.node_name = node_name;
+    t.node_index = i;
+    t.job_id = job.id;
+    t.job_timestamp = job.job_timestamp;
+    t.job_num_nodes = job.num_nodes;
+    t.task_definition_ref = def.ref;
+    t.task_definition_name = def.name;
+    t.task_definition_revision = def.revision;
+    t.cluster_name = job.cluster_name;
+    t.instance_id = node.instance_id;
+    t.instance_ref = node.instance_ref;
+    t.retry = job.retry;
+    t.reason = job.retry == 0 ? "submitted" : "restart attempt " + std::to_string(job.retry);
+    c.b.create_task(t);
+    task_ids.push_back(t.id);
+    instance_ids.push_back(node.instance_id);
+
+    c.b.edit_node(node_name).job_id = job.id;
+    c.b.set_status_node(node_name, NodeStatus::Assigned,
+                        "assigned to job " + job.id + " (attempt " + std::to_string(job.retry) + ")");
+
+    // The job's identity travels with every attempt: torchrun-style names and SHEPHERD_*.
+    nlohmann::json env = def.env;
+    env["SHEPHERD_JOB_ID"] = job.id;
+    env["SHEPHERD_NODE_INDEX"] = std::to_string(i);
+    env["SHEPHERD_NODE_COUNT"] = std::to_string(job.num_nodes);
+    env["SHEPHERD_ATTEMPT"] = std::to_string(job.retry);
+    env["NODE_RANK"] = std::to_string(i);
+    env["NNODES"] = std::to_string(job.num_nodes);
+    if (first && !first->ip.empty()) env["MASTER_ADDR"] = first->ip;
+    Action& a = c.b.add_action(ActionKind::StartTask, node_name, job.id, t.id);
+    a.payload = {{"node_index", i},
+                 {"node_count", job.num_nodes},
+                 {"attempt", job.retry},
+                 {"command", def.command},
+                 {"env", env},
+                 {"working_dir", def.working_dir},
+                 {"runtime_seconds", def.runtime_seconds}};
+  }
+  Job& e = c.b.edit_job(job_id);
+  e.submitted_task_ids = task_ids;
+  e.submitted_instance_ids = instance_ids;
+}
+
+void stop_running_tasks(Context c, const std::string& job_id, const std::string& reason) {
+  const Job job = *c.b.job(job_id);
+  for (const Task* t : c.b.tasks_of(job)) {
+    if (t->status != TaskStatus::InProgress) continue;
+    const std::string task_id = t->id, node = t->node_name;
+    c.b.edit_task(task_id).stop_requested = true;
+    c.b.set_status_task(task_id, TaskStatus::Terminated, reason);
+    c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload = {{"reason", reason}};
+    const Node* n = c.b.node(node);
+    if (n && n->job_id == job_id && n->status == NodeStatus::InProgress)
+      c.b.set_status_node(node, NodeStatus::Assigned, "held for job " + job_id + "'s recovery");
+  }
+}
+
+void start_diagnostic(Context c, const std::string& node_name, const std::string& reason) {
+  const Node* n = c.b.node(node_name);
+  if (!n || (diagnosing(*n) && !n->operation_id.empty())) return;  // one diagnostic per node
+  c.b.set_status_node(node_name, NodeStatus::Pending, reason);
+  Action& a = c.b.add_action(ActionKind::RunDiagnostic, node_name, n->job_id);
+  a.payload = {{"level", c.policy.diag_level}, {"timeout_seconds", c.policy.diag_timeout}};
+  Node& e = c.b.edit_node(node_name);
+  e.operation_id = a.id;
+  e.deadline_at = c.b.now() + seconds(c.policy.diag_timeout);
+  e.last_verdict = Verdict::None;
+  e.needs_diagnostic = false;
+}
+
+void begin_recovery(Context c, const std::string& job_id, const std::string& failed_node,
+                    const std::string& reason) {
+  const Job* job = c.b.job(job_id);
+  if (job->status == JobStatus::InProgress || job->status == JobStatus::Restarting) {
+    c.b.set_status(job_id, JobStatus::PendingHealthcheck, reason);
+    Job& e = c.b.edit_job(job_id);
+    if (e.recovery_started_at == 0) e.recovery_started_at = c.b.now();
+  } else if (job->status != JobStatus::PendingHealthcheck) {
+    return;
+  }
+  stop_running_tasks(c, job_id, "stopped: " + reason);
+  const Node* n = c.b.node(failed_node);
+  if (n && n->status == NodeStatus::Unknown)
+    c.b.edit_node(failed_node).needs_diagnostic = true;  // diagnosed when it returns
+  else
+    start_diagnostic(c, failed_node, reason + ": diagnosing");
+}
+
+void release_node(Context c, const std::string& node_name, const std::string& job_id,
+                  const std::string& reason) {
+  const Node* n = c.b.node(node_name);
+  if (!n || n->job_id != job_id) return;
+  const NodeStatus status = n->status;
+  const bool diagnosis_done = diagnosing(*n) && n->operation_id.empty();
+  Node& e = c.b.edit_node(node_name);
+  e.job_id.clear();
+  switch (status) {
+    case NodeStatus::InProgress:
+    case NodeStatus::Assigned:
+      c.b.set_status_node(node_name, NodeStatus::Available, reason);
+      break;
+    case NodeStatus::Pending:
+    case NodeStatus::PendingHealthcheck:
+      if (diagnosis_done) conclude_node_alone(c, node_name);
+      break;  // a diagnostic in flight concludes for the node alone
+    case NodeStatus::Unknown:
+      e.deadline_at = 0;  // nobody waits for it any more
+      e.operation_id.clear();
+      break;
+    default:
+      break;  // REBOOTING returns to AVAILABLE by itself; FAILED stays
+  }
+}
+
+void end_job(Context c, const std::string& job_id, JobStatus final_status,
+             const std::string& reason) {
+  if (!c.b.set_status(job_id, final_status, reason)) return;
+  c.b.edit_job(job_id).recovery_started_at = 0;
+  stop_running_tasks(c, job_id, reason);
+  const Job job = *c.b.job(job_id);
+  for (const auto& n : unique_nodes(job))
+    release_node(c, n, job_id, "released by job " + job_id + " (" + std::string(to_string(final_status)) + ")");
+}
+
+void fail_job(Context c, const std::string& job_id, const std::string& reason) {
+  end_job(c, job_id, JobStatus::Failed, reason);
+  const Job& job = *c.b.job(job_id);
+  c.b.notify(kNotifyJobFailed, job_id, job.assigned_nodes, reason, job.retry);
+}
+
+void conclude_node_alone(Context c, const std::string& node_name) {
+  const Node& n = *c.b.node(node_name);
+  Node& e = c.b.edit_node(node_name);
+  e.job_id.clear();
+  if (n.last_verdict == Verdict::Pass) {
+    c.b.set_status_node(node_name, NodeStatus::Available, "diagnostic passed");
+    return;
+  }
+  const std::string reason = "diagnostic " + std::string(to_string(n.last_verdict)) +
+                             " and no job recovery to serve: needs an operator";
+  c.b.set_status_node(node_name, NodeStatus::Failed, reason);
+  c.b.notify(kNotifyNodeFailed, "", {node_name}, reason, 0);
+}
+
+void conclude_diagnosis(Context c, const std::string& job_id) {
+  const Job job = *c.b.job(job_id);
+  if (job.status != JobStatus::PendingHealthcheck) return;
+  std::vector<std::string> faulty, passed;
+  for (const auto& name : unique_nodes(job)) {
+    const Node* n = c.b.node(name);
+    if (!n || n->job_id != job_id) continue;
+    if (diagnosing(*n) && !n->operation_id.empty()) return;          // still running
+    if (n->status == NodeStatus::Unknown && n->needs_diagnostic) return;  // not back yet
+    if (!diagnosing(*n)) continue;
+    (n->last_verdict == Verdict::Pass ? passed : faulty).push_back(name);
+  }
+  if (faulty.empty()) {
+    fail_job(c, job_id, "diagnostic passed on " + join(passed) + ": the application failed");
+    return;
+  }
+  if (job.retry < c.policy.max_retries) {
+    c.b.set_status(job_id, JobStatus::PendingRestart,
+                   "GPU fault on " + join(faulty) + ": rebooting");
+    for (const auto& name : faulty) {
+      const Node n = *c.b.node(name);
+      c.b.set_status_node(name, NodeStatus::Rebooting,
+                          "diagnostic " + std::string(to_string(n.last_verdict)) + ": rebooting");
+      Action& a = c.b.add_action(ActionKind::Reboot, name, job_id);
+      a.payload = {{"boot_id", n.boot_id}};
+      Node& e = c.b.edit_node(name);
+      e.operation_id = a.id;
+      e.deadline_at = c.b.now() + seconds(c.policy.reboot_timeout);
+    }
+    for (const auto& name : passed)
+      c.b.set_status_node(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
+    return;
+  }
+  const std::string used = "retry " + std::to_string(job.retry) + " of " +
+                           std::to_string(c.policy.max_retries) + " used";
+  for (const auto& name : faulty) {
+    const std::string reason = "GPU fault and no retry left (" + used + ")";
+    c.b.edit_node(name).job_id.clear();
+    c.b.set_status_node(name, NodeStatus::Failed, reason);
+    c.b.notify(kNotifyNodeFailed, job_id, {name}, reason, job.retry);
+  }
+  fail_job(c, job_id, "GPU fault on " + join(faulty) + " and no retry left (" + used + ")");
+}
+
+void try_restart(Context c, const std::string& job_id) {
+  const Job job = *c.b.job(job_id);
+  if (job.status != JobStatus::PendingRestart) return;
+  for (const auto& name : unique_nodes(job)) {
+    const Node* n = c.b.node(name);
+    const bool ready = n && n->job_id == job_id &&
+                       (n->status == NodeStatus::Assigned || n->status == NodeStatus::Available);
+    if (!ready) return;
+  }
+  c.b.set_status(job_id, JobStatus::Restarting,
+                 "nodes back: restarting as attempt " + std::to_string(job.retry + 1));
+  c.b.edit_job(job_id).retry = job.retry + 1;
+  launch_attempt(c, job_id);
+}
+
+}  // namespace shepherd::rules

@@ -1,0 +1,147 @@
+#include "runtime/runtime.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace shepherd {
+
+Runtime::Runtime(Store& store, ClusterDriver& driver, Notifier& notifier, Engine engine,
+                 RuntimeHooks hooks)
+    : store_(store), driver_(driver), notifier_(notifier), engine_(std::move(engine)),
+      hooks_(std::move(hooks)) {}
+
+void Runtime::start() { reload(); }
+
+void Runtime::reload() {
+  cache_ = Snapshot{};
+  store_.load(cache_);
+  timers_ = {};
+  for (const auto& [name, node] : cache_.nodes())
+    if (node.deadline_at > 0) timers_.push({node.deadline_at, name, node.operation_id});
+}
+
+Outcome Runtime::apply(const Event& event) {
+  enqueue(event);
+  return flush().back();
+}
+
+void Runtime::enqueue(Event event) { queue_.push_back(std::move(event)); }
+
+Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
+                             std::set<std::string>& keys) {
+  Outcome out;
+  Commit commit;
+  commit.event_key = event.key;
+  commit.event_kind = std::string(event_kind(event.body));
+  commit.at = event.at;
+  if (keys.count(event.key) || store_.has_event(event.key)) {
+    commit.duplicate = out.duplicate = true;
+    out.note = "duplicate event " + event.key + ": ignored";
+    batch.push_back(std::move(commit));
+    return out;
+  }
+  Decision d = engine_.decide(event, cache_);
+  for (const auto& r : d.refused) spdlog::error("refused transition: {}", r);
+  if (d.rejection) {  // a refused command is not recorded: the same key may be sent corrected
+    out.rejection = d.rejection;
+    return out;
+  }
+  keys.insert(event.key);
+  out.note = d.note;
+  if (!d.note.empty()) spdlog::debug("event {} ({}): {}", event.key, commit.event_kind, d.note);
+  apply_to_cache(d);
+  commit.decision = std::move(d);
+  batch.push_back(std::move(commit));
+  return out;
+}
+
+void Runtime::apply_to_cache(const Decision& d) {
+  // Versions move as the store moves them, so the next event of a batch reads what will be stored.
+  for (Job j : d.jobs) ++j.version, cache_.put(j);
+  for (Task t : d.tasks) ++t.version, cache_.put(t);
+  for (Node n : d.nodes) {
+    ++n.version;
+    if (n.deadline_at > 0) timers_.push({n.deadline_at, n.name, n.operation_id});
+    cache_.put(n);
+  }
+}
+
+std::vector<Outcome> Runtime::flush() {
+  std::vector<Outcome> outcomes;
+  std::vector<Commit> batch;
+  std::set<std::string> keys;
+  std::vector<Event> events;
+  events.swap(queue_);
+  outcomes.reserve(events.size());
+  for (const auto& e : events) outcomes.push_back(decide_into(e, batch, keys));
+  if (batch.empty()) return outcomes;
+  try {
+    store_.commit(batch);
+  } catch (const VersionConflict& c) {
+    // Another writer changed what we decided on: drop our cache and decide again on fresh state.
+    ++counters_.conflicts;
+    spdlog::warn("store conflict, reloading and retrying {} events: {}", events.size(), c.what());
+    reload();
+    queue_ = std::move(events);
+    return flush();
+  } catch (...) {
+    reload();  // the cache ran ahead of the store: put it back
+    throw;
+  }
+  counters_.events += events.size();
+  for (const auto& c : batch) {
+    if (c.duplicate) ++counters_.duplicates;
+    if (hooks_.on_transition)
+      for (const auto& t : c.decision.transitions) hooks_.on_transition(t);
+  }
+  if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterCommit);
+  return outcomes;
+}
+
+std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
+  std::vector<std::string> done;
+  for (auto& pending : store_.pending_actions(now, limit)) {
+    const Action& a = pending.action;
+    try {
+      if (a.kind == ActionKind::Notify)
+        notifier_.notify(a);
+      else
+        driver_.execute(a);
+    } catch (const DeliveryError& e) {
+      ++counters_.delivery_failures;
+      const TimeMs backoff = seconds(std::min(60, 1 << std::min(pending.attempts, 6)));
+      spdlog::warn("action {} ({} on {}) not delivered, retry in {} ms: {}", a.id,
+                   to_string(a.kind), a.node, backoff, e.what());
+      store_.mark_action_failed(a.id, e.what(), now + backoff);
+      continue;
+    }
+    if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterDeliver);
+    if (hooks_.on_delivered) hooks_.on_delivered(a, now);
+    done.push_back(a.id);
+  }
+  if (!done.empty()) store_.mark_actions_done(done, now);
+  counters_.delivered += done.size();
+  return done.size();
+}
+
+std::optional<TimeMs> Runtime::next_deadline() {
+  while (!timers_.empty()) {
+    const Timer& t = timers_.top();
+    const Node* n = cache_.node(t.node);
+    if (n && n->deadline_at == t.at && n->operation_id == t.operation_id) return t.at;
+    timers_.pop();  // superseded: the operation finished or another took its place
+  }
+  return std::nullopt;
+}
+
+void Runtime::fire_due_timers(TimeMs now) {
+  while (auto at = next_deadline()) {
+    if (*at > now) break;
+    Timer t = timers_.top();
+    timers_.pop();
+    enqueue(Event{"timeout:" + t.operation_id, now, OperationTimedOut{t.node, t.operation_id}});
+  }
+}
+
+}  // namespace shepherd

@@ -1,0 +1,91 @@
+#pragma once
+#include <functional>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "domain/ports.hpp"
+#include "engine/engine.hpp"
+#include "store/store.hpp"
+
+namespace shepherd {
+
+// Where a test may stop the runtime dead, as a crash would.
+enum class CrashPoint { AfterCommit, AfterDeliver };
+
+struct RuntimeHooks {
+  std::function<void(const Transition&)> on_transition;
+  std::function<void(const Action&, TimeMs)> on_delivered;
+  std::function<void(CrashPoint)> crash_point;  // may throw to simulate a crash
+};
+
+struct Outcome {
+  bool duplicate = false;
+  std::optional<Rejection> rejection;
+  std::string note;
+};
+
+struct RuntimeCounters {
+  std::uint64_t events = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t conflicts = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t delivery_failures = 0;
+};
+
+// The imperative shell around the engine: events in, decisions committed with their actions in one
+// transaction, then actions delivered from the outbox. It keeps the whole state in memory as a
+// write-through cache of the store (one writer: the leader).
+class Runtime {
+ public:
+  Runtime(Store& store, ClusterDriver& driver, Notifier& notifier, Engine engine,
+          RuntimeHooks hooks = {});
+
+  // Loads the state and the timers. Actions left pending by a crash are delivered by dispatch().
+  void start();
+
+  // Decides and commits one event now.
+  Outcome apply(const Event& event);
+  // Queues an event; flush() decides and commits all queued events in one transaction.
+  void enqueue(Event event);
+  std::vector<Outcome> flush();
+  std::size_t queued() const { return queue_.size(); }
+
+  // Delivers due outbox actions. Returns how many were delivered.
+  std::size_t dispatch(TimeMs now, std::size_t limit = 4096);
+
+  // The earliest operation deadline (diagnostic, reboot, a lost node's return), if any.
+  std::optional<TimeMs> next_deadline();
+  // Queues a timeout event for every deadline that has passed; flush() applies them.
+  void fire_due_timers(TimeMs now);
+
+  const Snapshot& state() const { return cache_; }
+  const Engine& engine() const { return engine_; }
+  const RuntimeCounters& counters() const { return counters_; }
+
+ private:
+  Outcome decide_into(const Event& event, std::vector<Commit>& batch, std::set<std::string>& keys);
+  void apply_to_cache(const Decision& d);
+  void reload();
+
+  struct Timer {
+    TimeMs at;
+    std::string node;
+    std::string operation_id;
+    bool operator>(const Timer& o) const { return at > o.at || (at == o.at && node > o.node); }
+  };
+
+  Store& store_;
+  ClusterDriver& driver_;
+  Notifier& notifier_;
+  Engine engine_;
+  RuntimeHooks hooks_;
+  Snapshot cache_;
+  std::vector<Event> queue_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  RuntimeCounters counters_;
+};
+
+}  // namespace shepherd
