@@ -1,0 +1,154 @@
+#include "config/config.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "config/fields.hpp"
+
+extern char** environ;  // POSIX: the process environment
+
+namespace shepherd {
+namespace {
+
+using namespace config_detail;
+using Env = std::map<std::string, std::string>;
+
+std::string trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return std::string(s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1));
+}
+
+// A variable counts as set when it is present and not blank.
+std::optional<std::string> lookup(const Env& env, const std::string& name) {
+  const auto it = env.find(name);
+  if (it == env.end()) return std::nullopt;
+  std::string value = trim(it->second);
+  if (value.empty()) return std::nullopt;
+  return value;
+}
+
+void apply_env_var(Config& c, const Field& f, const std::string& var, const std::string& value) {
+  const Fail fail = [&](const std::string& reason) {
+    return ConfigError(var + " (" + std::string(f.path) + "): " + reason);
+  };
+  if (f.type != Type::IntList) return set_scalar(c, f, value, fail);
+  std::vector<int> codes;  // comma-separated
+  std::string_view rest = value;
+  while (true) {
+    const auto comma = rest.find(',');
+    codes.push_back(parse_exit_code(trim(rest.substr(0, comma)), fail));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  c.policy.app_exit_codes = std::move(codes);
+}
+
+void apply_env(Config& c, const Env& env) {
+  // The seeds' names first, so that SHEPHERD_* (applied after) wins when both are set.
+  const std::pair<const char*, const char*> seed_names[] = {
+      {"ECS_CLUSTER_NAME", "cluster_name"}, {"DCGM_HEALTH_CHECK_TASK", "diagnostic.command"}};
+  for (const auto& [var, path] : seed_names)
+    if (auto value = lookup(env, var)) apply_env_var(c, *find_field(path), var, *value);
+  for (const auto& f : fields()) {
+    const std::string var = env_name(f.path);
+    if (auto value = lookup(env, var)) apply_env_var(c, f, var, *value);
+  }
+}
+
+// Reads the webhook URL from a file only its owner can access: a URL readable by other users
+// would hand them the token. open+fstat checks the file actually read, not one swapped in later.
+std::string read_secret_file(const std::string& path, const std::string& where) {
+  auto fail = [&](const std::string& reason) { return ConfigError(where + ": " + reason); };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw fail(path + " is not a regular file");
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw fail(path + " holds a secret but is accessible by group or others (mode " + mode +
+               "); run chmod 600 " + path);
+  }
+  std::string content;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) content.append(buf, static_cast<size_t>(n));
+  const bool read_failed = n < 0;
+  ::close(fd);
+  if (read_failed) throw fail("cannot read " + path);
+  content = trim(content);  // editors and `echo` add a final newline
+  if (content.empty()) throw fail(path + " is empty");
+  return content;
+}
+
+// The environment beats the YAML file, as for every other key. The URL and a URL file in the
+// environment at once are ambiguous, so that is an error rather than a silent choice.
+void resolve_webhook(Config& c, const Env& env, const std::optional<SecretFileRef>& from_yaml) {
+  const auto url = lookup(env, "SHEPHERD_WEBHOOK_URL");
+  std::optional<SecretFileRef> file;
+  for (const char* var : {"SHEPHERD_NOTIFY_WEBHOOK_URL_FILE", "SHEPHERD_WEBHOOK_URL_FILE"})
+    if (auto path = lookup(env, var)) file = SecretFileRef{*path, var};
+  if (url && file)
+    throw ConfigError("SHEPHERD_WEBHOOK_URL and " + file->where +
+                      " are both set; set only one of them");
+  if (url) {
+    c.webhook_url = *url;
+  } else if (file || from_yaml) {
+    const SecretFileRef& ref = file ? *file : *from_yaml;
+    c.webhook_url = read_secret_file(ref.path, ref.where);
+  }
+}
+
+}  // namespace
+
+Config load_config(const std::string& yaml_path_or_empty, const Env& env) {
+  Config c;
+  std::optional<SecretFileRef> webhook_file;
+  if (!yaml_path_or_empty.empty()) webhook_file = apply_yaml(c, yaml_path_or_empty);
+  apply_env(c, env);
+  resolve_webhook(c, env, webhook_file);
+  return c;
+}
+
+std::map<std::string, std::string> process_environment() {
+  Env env;
+  for (char** entry = environ; entry && *entry; ++entry) {
+    const std::string_view kv(*entry);
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+nlohmann::json redacted_json(const Config& c) {
+  const Policy& p = c.policy;
+  return nlohmann::json{
+      {"cluster_name", c.cluster_name},
+      {"store", {{"path", c.store_path}}},
+      {"listen", c.listen},
+      {"policy",
+       {{"max_retries", p.max_retries},
+        {"diag_level", p.diag_level},
+        {"diag_timeout", p.diag_timeout},
+        {"reboot_timeout", p.reboot_timeout},
+        {"heartbeat_timeout", p.heartbeat_timeout},
+        {"app_exit_codes", p.app_exit_codes}}},
+      {"diagnostic", {{"command", c.diagnostic_command}}},
+      {"reboot", {{"command", c.reboot_command}}},
+      {"notify", {{"webhook_url", c.webhook_url.empty() ? "(not set)" : "(set)"}}},
+  };
+}
+
+}  // namespace shepherd

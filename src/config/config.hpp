@@ -1,0 +1,46 @@
+#pragma once
+#include <map>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "domain/model.hpp"
+
+namespace shepherd {
+
+// Everything the server reads at start. Precedence, lowest first: these defaults, the YAML file,
+// the seeds' environment names (ECS_CLUSTER_NAME, DCGM_HEALTH_CHECK_TASK), SHEPHERD_* variables.
+struct Config {
+  std::string cluster_name = "shepherd";
+  Policy policy;
+  std::string store_path;
+  std::string webhook_url;  // SECRET: only from the environment or a private file; never logged
+  std::string diagnostic_command = "dcgmi diag -r {level} -j";
+  std::string reboot_command = "systemctl reboot";
+  std::string listen = "127.0.0.1:8080";
+};
+
+// A setting that cannot be used. The message names where it came from: "file:line: key.path: ..."
+// for the YAML file, the variable's name for the environment. It never contains the webhook URL.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads the YAML file (none if the path is empty), then applies `env`. Throws ConfigError.
+// YAML keys: cluster_name, store.path, listen, policy.{max_retries, diag_level, diag_timeout,
+// reboot_timeout, heartbeat_timeout, app_exit_codes}, diagnostic.command, reboot.command,
+// notify.webhook_url_file. Each is overridden by SHEPHERD_<KEY> (dots as underscores, upper case;
+// lists comma-separated; empty values count as unset). The webhook URL comes from
+// SHEPHERD_WEBHOOK_URL, or from the file named by SHEPHERD_WEBHOOK_URL_FILE or
+// notify.webhook_url_file, which must not be accessible by group or others.
+Config load_config(const std::string& yaml_path_or_empty,
+                   const std::map<std::string, std::string>& env);
+
+// This process's environment, for load_config.
+std::map<std::string, std::string> process_environment();
+
+// Every setting, for `config show` and the startup log, with webhook_url as "(set)"/"(not set)".
+nlohmann::json redacted_json(const Config& config);
+
+}  // namespace shepherd

@@ -1,0 +1,102 @@
+#include "config/fields.hpp"
+
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <climits>
+#include <cmath>
+
+namespace shepherd::config_detail {
+namespace {
+
+const std::array<Field, 11> kFields{{
+    {"cluster_name", Type::String, &Config::cluster_name},
+    {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
+    {"listen", Type::String, &Config::listen},
+    {"policy.max_retries", Type::Int, nullptr, &Policy::max_retries, nullptr, 0, INT_MAX},
+    {"policy.diag_level", Type::Int, nullptr, &Policy::diag_level, nullptr, 1, 4},
+    {"policy.diag_timeout", Type::Seconds, nullptr, nullptr, &Policy::diag_timeout},
+    {"policy.reboot_timeout", Type::Seconds, nullptr, nullptr, &Policy::reboot_timeout},
+    {"policy.heartbeat_timeout", Type::Seconds, nullptr, nullptr, &Policy::heartbeat_timeout},
+    {"policy.app_exit_codes", Type::IntList},
+    {"diagnostic.command", Type::String, &Config::diagnostic_command},
+    {"reboot.command", Type::String, &Config::reboot_command},
+}};
+
+template <typename T>
+std::optional<T> parse_number(std::string_view s) {
+  T value{};
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+// The listen address is host:port; the host may be empty (all interfaces) or [IPv6].
+bool valid_listen(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  const auto port = parse_number<int>(std::string_view(s).substr(colon + 1));
+  return port && *port >= 1 && *port <= 65535;
+}
+
+}  // namespace
+
+std::span<const Field> fields() {
+  return kFields;
+}
+
+const Field* find_field(std::string_view path) {
+  for (const auto& f : kFields)
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+bool is_refused_secret_key(std::string_view path) {
+  return path == "notify.webhook_url" || path == "webhook_url";
+}
+
+std::string env_name(std::string_view path) {
+  std::string name = "SHEPHERD_";
+  for (char c : path)
+    name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& fail) {
+  switch (f.type) {
+    case Type::String:
+      if (text.empty() && !f.allow_empty) throw fail("must not be empty");
+      if (f.path == "listen" && !valid_listen(text))
+        throw fail("expected host:port with a port in 1..65535, got '" + text + "'");
+      c.*f.text = text;
+      return;
+    case Type::Int: {
+      const auto v = parse_number<int>(text);
+      if (!v) throw fail("expected an integer, got '" + text + "'");
+      if (*v < f.min || *v > f.max) {
+        throw fail(f.max == INT_MAX ? "must be at least " + std::to_string(f.min) + ", got " + text
+                                    : "must be in " + std::to_string(f.min) + ".." +
+                                          std::to_string(f.max) + ", got " + text);
+      }
+      c.policy.*f.integer = *v;
+      return;
+    }
+    case Type::Seconds: {
+      const auto v = parse_number<double>(text);
+      if (!v || !std::isfinite(*v)) throw fail("expected a number of seconds, got '" + text + "'");
+      if (*v < 0) throw fail("must not be negative, got " + text);
+      c.policy.*f.seconds = *v;
+      return;
+    }
+    case Type::IntList:  // read element by element by the callers
+      throw fail("expected a list of exit codes");
+  }
+}
+
+int parse_exit_code(const std::string& text, const Fail& fail) {
+  const auto v = parse_number<int>(text);
+  if (!v) throw fail("expected an integer exit code, got '" + text + "'");
+  return *v;
+}
+
+}  // namespace shepherd::config_detail
