@@ -1,0 +1,59 @@
+#include "api/views.hpp"
+
+namespace shepherd::api {
+
+using nlohmann::json;
+
+json to_json(const Job& j) {
+  return {{"id", j.id},
+          {"status", to_string(j.status)},
+          {"retry", j.retry},
+          {"num_nodes", j.num_nodes},
+          {"assigned_nodes", j.assigned_nodes},
+          {"submitted_task_ids", j.submitted_task_ids},
+          {"cluster_name", j.cluster_name},
+          {"job_timestamp", j.job_timestamp},
+          {"task_definition", {{"name", j.task_definition.name},
+                               {"revision", j.task_definition.revision},
+                               {"ref", j.task_definition.ref}}},
+          {"reason", j.reason},
+          {"updated_at", j.updated_at}};
+}
+
+json to_json(const Task& t) {
+  return {{"id", t.id},
+          {"job_id", t.job_id},
+          {"node_name", t.node_name},
+          {"node_index", t.node_index},
+          {"retry", t.retry},
+          {"status", to_string(t.status)},
+          {"started", t.started},
+          {"exit_code", t.exit_code ? json(*t.exit_code) : json(nullptr)},
+          {"reason", t.reason},
+          {"updated_at", t.updated_at}};
+}
+
+json to_json(const Node& n) {
+  return {{"name", n.name},
+          {"status", to_string(n.status)},
+          {"job_id", n.job_id},
+          {"ip", n.ip},
+          {"ibdev", n.ibdev},
+          {"gpus", n.gpus},
+          {"boot_id", n.boot_id},
+          {"last_verdict", to_string(n.last_verdict)},
+          {"reason", n.reason},
+          {"updated_at", n.updated_at}};
+}
+
+json error_json(const Rejection& r) {
+  return {{"error", {{"code", r.code}, {"field", r.field}, {"message", r.message}}}};
+}
+
+int http_status(const Rejection& r) {
+  if (r.code == "not_found") return 404;
+  if (r.code == "conflict") return 409;
+  return 400;
+}
+
+}  // namespace shepherd::api

@@ -1,0 +1,16 @@
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "domain/decision.hpp"
+#include "domain/model.hpp"
+
+namespace shepherd::api {
+// The API's JSON shape of each record: one place, shared by every server.
+nlohmann::json to_json(const Job& job);
+nlohmann::json to_json(const Task& task);
+nlohmann::json to_json(const Node& node);
+// {"error": {"code", "field", "message"}}
+nlohmann::json error_json(const Rejection& r);
+// The HTTP status for a rejection code: invalid 400, not_found 404, conflict 409.
+int http_status(const Rejection& r);
+}  // namespace shepherd::api

@@ -1,0 +1,28 @@
+#include "cli/cli.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.hpp"
+
+namespace shepherd::cli {
+
+int run(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  CLI::App app{"Shepherd: recovery and delivery for GPU training clusters"};
+  app.require_subcommand(1);
+  int code = 0;
+  add_sim_commands(app, code);
+  add_dev_command(app, code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int exit = app.exit(e);
+    return exit == 0 ? 0 : 2;
+  }
+  return code;
+}
+
+}  // namespace shepherd::cli

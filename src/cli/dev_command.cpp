@@ -1,0 +1,55 @@
+// `shepherd dev`: the demo a newcomer runs first.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "api/dev_server.hpp"
+#include "cli/commands.hpp"
+
+namespace shepherd::cli {
+namespace {
+std::atomic<DevServer*> g_server{nullptr};
+extern "C" void on_signal(int) {
+  if (DevServer* s = g_server.load()) s->stop();
+}
+}  // namespace
+
+void add_dev_command(CLI::App& app, int& code) {
+  auto* dev = app.add_subcommand("dev", "Run the engine with simulated nodes and the HTTP API");
+  auto opts = std::make_shared<DevOptions>();
+  auto duration = std::make_shared<double>(0);
+  dev->add_option("--nodes", opts->nodes, "Simulated nodes")->check(CLI::Range(1, 10000));
+  dev->add_option("--speed", opts->speed, "Virtual seconds per wall-clock second")
+      ->check(CLI::Range(0.1, 10000.0));
+  dev->add_option("--port", opts->port, "HTTP port on 127.0.0.1 (0: any free)")
+      ->check(CLI::Range(0, 65535));
+  dev->add_option("--duration", *duration, "Stop after this many seconds (0: run until Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  dev->add_flag("!--no-demo", opts->demo, "Do not submit the demo job and GPU fault");
+  dev->callback([opts, duration, &code] {
+    namespace fs = std::filesystem;
+    char dir_template[] = "/tmp/shepherd-dev-XXXXXX";
+    if (!mkdtemp(dir_template)) {
+      std::cerr << "error: cannot create a temporary directory\n";
+      code = 1;
+      return;
+    }
+    opts->store_dir = dir_template;
+    try {
+      DevServer server(*opts, [](const std::string& line) { std::cout << line << std::endl; });
+      g_server = &server;
+      std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
+      std::cout << "store: " << opts->store_dir << "/shepherd.db (SQLite)\n";
+      server.run(*duration);
+      g_server = nullptr;
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      code = 1;
+    }
+    std::error_code ignored;
+    fs::remove_all(opts->store_dir, ignored);
+  });
+}
+
+}  // namespace shepherd::cli

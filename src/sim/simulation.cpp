@@ -1,0 +1,286 @@
+#include "sim/simulation.hpp"
+
+#include "notify/sinks.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace shepherd {
+namespace {
+constexpr TimeMs kStopDelay = 1000;       // a stopped process takes a second to exit
+constexpr TimeMs kFaultExitDelay = 10000; // a task on a broken GPU dies soon after it starts
+}  // namespace
+
+Simulation::Simulation(Scenario scenario, SimOptions options)
+    : scenario_(std::move(scenario)), options_(std::move(options)) {
+  store_ = std::make_unique<SqliteStore>(options_.store_path);
+  notifications_ = std::make_shared<RecordingSink>("simulation");
+  notifier_ = std::make_unique<FanoutNotifier>(
+      std::vector<std::shared_ptr<NotificationSink>>{notifications_});
+  RuntimeHooks hooks;
+  hooks.on_transition = [this](const Transition& t) { note_transition(t); };
+  hooks.on_delivered = [this](const Action& a, TimeMs t) {
+    actions_.push_back({{"t", t / 1000.0},
+                        {"kind", to_string(a.kind)},
+                        {"target", a.node.empty() ? a.job_id : a.node}});
+  };
+  runtime_ = std::make_unique<Runtime>(*store_, *this, *notifier_,
+                                       Engine(scenario_.policy, "sim"), std::move(hooks));
+  runtime_->start();
+  for (const auto& name : scenario_.cluster.nodes) {
+    nodes_[name];
+    report_event(name, NodeRegistered{name, "boot-0", "", "", scenario_.cluster.gpus_per_node});
+  }
+  for (const auto& job : scenario_.jobs)
+    at(seconds(job.submit_at), [this, job] {
+      TaskDefinition def;
+      def.runtime_seconds = job.runtime;
+      Outcome o = submit(job, def);
+      if (o.rejection && o.rejection->code == "conflict" && o.rejection->field != "job_id")
+        waiting_jobs_.emplace_back(job, def);  // waits for free nodes
+      else if (o.rejection)
+        rejected_.push_back({{"t", now_ / 1000.0}, {"job", job.id}, {"error", o.rejection->message}});
+    });
+  for (const auto& e : scenario_.events) at(seconds(e.at), [this, e] { inject(e); });
+}
+
+Simulation::~Simulation() = default;
+
+void Simulation::at(TimeMs t, std::function<void()> fn) {
+  agenda_.push(Item{t, ++seq_, std::move(fn)});
+}
+
+std::optional<TimeMs> Simulation::next_time() const {
+  if (agenda_.empty()) return std::nullopt;
+  return agenda_.top().at;
+}
+
+void Simulation::run() {
+  const TimeMs until = seconds(scenario_.until);
+  step(0);
+  while (auto t = next_time()) {
+    if (*t > until) break;
+    step(*t);
+  }
+}
+
+void Simulation::run_until(TimeMs t) {
+  while (auto next = next_time()) {
+    if (*next > t) break;
+    step(*next);
+  }
+  if (t > now_) step(t);
+}
+
+void Simulation::step(TimeMs t) {
+  now_ = std::max(now_, t);
+  while (!agenda_.empty() && agenda_.top().at <= now_) {
+    Item item = agenda_.top();
+    agenda_.pop();
+    item.run();
+  }
+  settle(now_);
+}
+
+// Applies everything the agenda produced at time t: timers, events, then actions, until quiet.
+void Simulation::settle(TimeMs t) {
+  for (int round = 0; round < 1000; ++round) {
+    runtime_->fire_due_timers(t);
+    while (runtime_->queued() > 0) runtime_->flush();
+    if (node_freed_) {
+      node_freed_ = false;
+      retry_waiting_jobs();
+    }
+    if (runtime_->dispatch(t, options_.batch_limit) == 0 && runtime_->queued() == 0) break;
+  }
+  if (auto deadline = runtime_->next_deadline(); deadline && *deadline > t) {
+    if (wakeups_.insert(*deadline).second) at(*deadline, [] {});
+  }
+}
+
+void Simulation::report_event(const std::string& node, EventBody body) {
+  SimNode& n = nodes_[node];
+  if (n.lost) {  // the agent keeps its reports and sends them when it is back
+    n.held.push_back(std::move(body));
+    return;
+  }
+  runtime_->enqueue(Event{"sim:" + std::to_string(++event_seq_), now_, std::move(body)});
+}
+
+void Simulation::task_exits(const std::string& node, const std::string& task_id, int code,
+                            int signal) {
+  SimNode& n = nodes_[node];
+  if (n.task_id != task_id) return;  // already gone
+  n.task_id.clear();
+  if (const Task* t = runtime_->state().task(task_id)) {
+    auto since = running_since_.find(t->job_id);
+    if (since != running_since_.end()) {
+      work_done_[t->job_id] += static_cast<double>(now_ - since->second) / 1000.0;
+      running_since_.erase(since);
+    }
+  }
+  report_event(node, TaskExited{task_id, code, signal});
+}
+
+double Simulation::remaining_work(const std::string& job_id) const {
+  const Job* job = runtime_->state().job(job_id);
+  if (!job) return 0;
+  auto done = work_done_.find(job_id);
+  return std::max(0.0, job->task_definition.runtime_seconds -
+                           (done == work_done_.end() ? 0.0 : done->second));
+}
+
+void Simulation::inject(const ScenarioEvent& e) {
+  using K = ScenarioEvent::Kind;
+  if (e.kind == K::StopJob) {
+    stop(e.job, "scenario");
+    return;
+  }
+  SimNode& n = nodes_[e.node];
+  const std::string running = n.task_id;
+  const Task* task = running.empty() ? nullptr : runtime_->state().task(running);
+  switch (e.kind) {
+    case K::GpuFault:
+    case K::GpuPersistentFault:
+      n.gpu_broken = true;
+      n.persistent = e.kind == K::GpuPersistentFault;
+      if (!running.empty()) task_exits(e.node, running, 1, 0);
+      break;
+    case K::AppFault:
+      if (task && (e.job.empty() || task->job_id == e.job)) task_exits(e.node, running, 1, 0);
+      break;
+    case K::ExitCode:
+      if (task && (e.job.empty() || task->job_id == e.job))
+        task_exits(e.node, running, e.exit_code, 0);
+      break;
+    case K::RebootHang: n.reboot_hangs = true; break;
+    case K::DiagHang: n.diag_hangs = true; break;
+    case K::AgentLost: {
+      n.lost = true;
+      const std::string name = e.node;
+      at(now_ + seconds(scenario_.policy.heartbeat_timeout), [this, name] {
+        if (nodes_[name].lost)  // the controller's heartbeat monitor gives up on it
+          runtime_->enqueue(Event{"lost:" + name + ":" + std::to_string(now_), now_, NodeLost{name}});
+      });
+      if (e.duration > 0)
+        at(now_ + seconds(e.duration), [this, name] {
+          SimNode& back = nodes_[name];
+          back.lost = false;
+          report_event(name, NodeRegistered{name, "boot-" + std::to_string(back.boots), "", "", 0});
+          for (auto& held : std::exchange(back.held, {})) report_event(name, std::move(held));
+        });
+      break;
+    }
+    case K::StopJob: break;
+  }
+}
+
+Outcome Simulation::submit(const JobSpec& job, const TaskDefinition& definition) {
+  TaskDefinition def = definition;
+  if (def.runtime_seconds <= 0) def.runtime_seconds = job.runtime;
+  return runtime_->apply(Event{"submit:" + job.id + ":" + std::to_string(now_), now_,
+                               JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def}});
+}
+
+Outcome Simulation::stop(const std::string& job_id, const std::string& who) {
+  return runtime_->apply(Event{"stop:" + job_id + ":" + std::to_string(now_), now_,
+                               JobStopRequested{job_id, who}});
+}
+
+void Simulation::retry_waiting_jobs() {
+  auto waiting = std::exchange(waiting_jobs_, {});
+  for (auto& [job, def] : waiting) {
+    Outcome o = submit(job, def);
+    if (o.rejection && o.rejection->code == "conflict" && o.rejection->field != "job_id")
+      waiting_jobs_.emplace_back(job, def);
+  }
+}
+
+void Simulation::execute(const Action& a) {
+  if (seen_actions_.count(a.id)) return;  // a repeat after a crash: already done
+  SimNode& n = nodes_[a.node];
+  if (a.kind != ActionKind::StopTask && (n.lost || n.down))
+    throw DeliveryError("node " + a.node + " is unreachable");
+  seen_actions_.insert(a.id);
+  ++action_counts_[std::string(to_string(a.kind))];
+  switch (a.kind) {
+    case ActionKind::StartTask: return start_task(a);
+    case ActionKind::StopTask:
+      if (n.task_id == a.task_id) {
+        const std::string node = a.node, task = a.task_id;
+        at(now_ + kStopDelay, [this, node, task] { task_exits(node, task, 143, 15); });
+      }
+      return;
+    case ActionKind::RunDiagnostic: return diagnose(a);
+    case ActionKind::Reboot: return reboot(a);
+    case ActionKind::Notify: return;
+  }
+}
+
+void Simulation::start_task(const Action& a) {
+  const std::string node = a.node, task = a.task_id, job = a.job_id;
+  at(now_ + seconds(scenario_.cluster.task_start_seconds), [this, node, task, job] {
+    SimNode& n = nodes_[node];
+    if (n.down || !n.task_id.empty()) return;
+    const Task* t = runtime_->state().task(task);
+    if (!t || t->status != TaskStatus::InProgress) return;  // stopped before it began
+    n.task_id = task;
+    if (!running_since_.count(job)) running_since_[job] = now_;
+    if (!first_start_.count(job)) first_start_[job] = now_;
+    report_event(node, TaskStarted{task});
+    if (n.gpu_broken) {
+      at(now_ + kFaultExitDelay, [this, node, task] { task_exits(node, task, 1, 0); });
+      return;
+    }
+    at(now_ + seconds(remaining_work(job)), [this, node, task] { task_exits(node, task, 0, 0); });
+  });
+}
+
+void Simulation::diagnose(const Action& a) {
+  const std::string node = a.node, op = a.id;
+  at(now_ + 1000, [this, node, op] { report_event(node, DiagnosticStarted{node, op}); });
+  SimNode& n = nodes_[node];
+  if (std::exchange(n.diag_hangs, false)) return;  // never answers
+  at(now_ + seconds(scenario_.cluster.diag_seconds), [this, node, op] {
+    const bool broken = nodes_[node].gpu_broken;
+    report_event(node, DiagnosticFinished{node, op, broken ? Verdict::Fail : Verdict::Pass,
+                                          broken ? "gpu 0: memtest fail (simulated)" : ""});
+  });
+}
+
+void Simulation::reboot(const Action& a) {
+  SimNode& n = nodes_[a.node];
+  n.down = true;
+  n.task_id.clear();
+  if (std::exchange(n.reboot_hangs, false)) return;  // never comes back
+  const std::string node = a.node;
+  at(now_ + seconds(scenario_.cluster.reboot_seconds), [this, node] {
+    SimNode& back = nodes_[node];
+    back.down = false;
+    ++back.boots;
+    if (!back.persistent) back.gpu_broken = false;
+    report_event(node, NodeRegistered{node, "boot-" + std::to_string(back.boots), "", "", 0});
+  });
+}
+
+void Simulation::note_transition(const Transition& t) {
+  timeline_.push_back({{"t", t.at / 1000.0}, {"kind", t.entity}, {"id", t.id},
+                       {"from", t.from}, {"to", t.to}, {"reason", t.reason}});
+  if (t.entity == "node" && t.to == "AVAILABLE") node_freed_ = true;
+  if (t.entity == "job") {
+    if (t.to == "PENDING_HEALTHCHECK" && !failed_at_.count(t.id)) failed_at_[t.id] = t.at;
+    if (t.to == "RESTARTING") ++restarts_;
+    if (t.from == "RESTARTING" && t.to == "IN_PROGRESS" && failed_at_.count(t.id)) {
+      recoveries_.push_back({{"job", t.id},
+                             {"failed_at", failed_at_[t.id] / 1000.0},
+                             {"running_at", t.at / 1000.0},
+                             {"seconds", (t.at - failed_at_[t.id]) / 1000.0}});
+      failed_at_.erase(t.id);
+    }
+    if (t.to == "COMPLETE" || t.to == "FAILED" || t.to == "USER_STOPPED") {
+      ended_at_[t.id] = t.at;
+      failed_at_.erase(t.id);
+    }
+  }
+  if (options_.on_transition) options_.on_transition(t);
+}
+
+}  // namespace shepherd

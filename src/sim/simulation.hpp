@@ -1,0 +1,111 @@
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/runtime.hpp"
+#include "scenario/scenario.hpp"
+
+namespace shepherd {
+
+class SqliteStore;
+class RecordingSink;
+class FanoutNotifier;
+
+struct SimOptions {
+  std::string store_path = ":memory:";  // or a file: the same SQLite store the server uses
+  std::size_t batch_limit = 4096;       // events committed per transaction at most
+  std::function<void(const Transition&)> on_transition;  // the live timeline
+};
+
+// A deterministic discrete-event simulation of a cluster on virtual time. It drives the real
+// runtime, engine, store and outbox; only the nodes are simulated (this class is their driver).
+class Simulation final : public ClusterDriver {
+ public:
+  explicit Simulation(Scenario scenario, SimOptions options = {});
+  ~Simulation() override;
+
+  // Runs until the scenario's `until`, or earlier when nothing is left to happen.
+  void run();
+  // Runs every agenda item due at or before `t`, then sets the clock to `t`.
+  void run_until(TimeMs t);
+  std::optional<TimeMs> next_time() const;
+  TimeMs now() const { return now_; }
+
+  // Interventions at the current virtual time (the dev server's API, scenario events).
+  void inject(const ScenarioEvent& event);
+  Outcome submit(const JobSpec& job, const TaskDefinition& definition = {});
+  Outcome stop(const std::string& job_id, const std::string& who);
+
+  nlohmann::json report() const;      // `shepherd sim run --json`
+  std::string timeline_text() const;  // `shepherd sim run`
+
+  Runtime& runtime() { return *runtime_; }
+  const nlohmann::json& timeline() const { return timeline_; }
+  const Scenario& scenario() const { return scenario_; }
+  void execute(const Action& action) override;
+
+ private:
+  struct SimNode {
+    bool gpu_broken = false, persistent = false, reboot_hangs = false, diag_hangs = false;
+    bool lost = false, down = false;
+    int boots = 0;
+    std::string task_id;  // the task process running there
+    std::vector<EventBody> held;  // reports made while unreachable, sent on return
+  };
+  struct Item {
+    TimeMs at;
+    std::uint64_t seq;
+    std::function<void()> run;
+  };
+  struct Later {
+    bool operator()(const Item& a, const Item& b) const {
+      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+    }
+  };
+
+  void at(TimeMs t, std::function<void()> fn);
+  void report_event(const std::string& node, EventBody body);
+  void step(TimeMs t);
+  void settle(TimeMs t);
+  void task_exits(const std::string& node, const std::string& task_id, int code, int signal);
+  void start_task(const Action& a);
+  void diagnose(const Action& a);
+  void reboot(const Action& a);
+  void retry_waiting_jobs();
+  double remaining_work(const std::string& job_id) const;
+  void note_transition(const Transition& t);
+
+  Scenario scenario_;
+  SimOptions options_;
+  std::unique_ptr<SqliteStore> store_;
+  std::shared_ptr<RecordingSink> notifications_;
+  std::unique_ptr<FanoutNotifier> notifier_;
+  std::unique_ptr<Runtime> runtime_;
+  std::priority_queue<Item, std::vector<Item>, Later> agenda_;
+  std::uint64_t seq_ = 0, event_seq_ = 0;
+  TimeMs now_ = 0;
+  std::set<TimeMs> wakeups_;
+  std::map<std::string, SimNode> nodes_;
+  std::set<std::string> seen_actions_;  // a repeated action id is acknowledged, not redone
+  std::vector<std::pair<JobSpec, TaskDefinition>> waiting_jobs_;  // not enough free nodes yet
+  bool node_freed_ = false;
+  // Goodput bookkeeping per job: work done, and since when the current attempt runs.
+  std::map<std::string, double> work_done_;
+  std::map<std::string, TimeMs> running_since_;
+  std::map<std::string, TimeMs> first_start_, ended_at_;
+  std::map<std::string, TimeMs> failed_at_;
+  nlohmann::json timeline_ = nlohmann::json::array();
+  nlohmann::json actions_ = nlohmann::json::array();
+  nlohmann::json recoveries_ = nlohmann::json::array();
+  nlohmann::json rejected_ = nlohmann::json::array();
+  std::map<std::string, int> action_counts_;
+  int restarts_ = 0;
+};
+
+}  // namespace shepherd
