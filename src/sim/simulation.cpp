@@ -40,6 +40,7 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
         rejected_.push_back({{"t", now_ / 1000.0}, {"job", job.id}, {"error", o.rejection->message}});
     });
   for (const auto& e : scenario_.events) at(seconds(e.at), [this, e] { inject(e); });
+  settle(0);  // the nodes are registered before anyone can ask
 }
 
 Simulation::~Simulation() = default;
@@ -176,12 +177,12 @@ void Simulation::inject(const ScenarioEvent& e) {
 Outcome Simulation::submit(const JobSpec& job, const TaskDefinition& definition) {
   TaskDefinition def = definition;
   if (def.runtime_seconds <= 0) def.runtime_seconds = job.runtime;
-  return runtime_->apply(Event{"submit:" + job.id + ":" + std::to_string(now_), now_,
+  return runtime_->apply(Event{"submit:" + job.id + ":" + std::to_string(++event_seq_), now_,
                                JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def}});
 }
 
 Outcome Simulation::stop(const std::string& job_id, const std::string& who) {
-  return runtime_->apply(Event{"stop:" + job_id + ":" + std::to_string(now_), now_,
+  return runtime_->apply(Event{"stop:" + job_id + ":" + std::to_string(++event_seq_), now_,
                                JobStopRequested{job_id, who}});
 }
 
