@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "api/views.hpp"
+#include "notify/sinks.hpp"
+#include "notify/webhook.hpp"
 
 namespace shepherd {
 namespace {
@@ -60,6 +62,12 @@ DevServer::DevServer(DevOptions options, std::function<void(const std::string&)>
     print_(std::string(line) + t.entity + " " + t.id + ": " + (t.from.empty() ? "(new)" : t.from) +
            " -> " + t.to + (t.reason.empty() ? "" : "  (" + t.reason + ")"));
   };
+  sim.sinks.push_back(std::make_shared<LogSink>());
+  if (!options_.webhook_url.empty()) {
+    WebhookOptions webhook;
+    webhook.url = options_.webhook_url;
+    sim.sinks.push_back(std::make_shared<WebhookSink>(webhook));
+  }
   sim_ = std::make_unique<Simulation>(dev_scenario(), std::move(sim));
   http_ = std::make_unique<httplib::Server>();
   routes();
@@ -75,6 +83,7 @@ DevServer::~DevServer() = default;
 Scenario DevServer::dev_scenario() const {
   Scenario s;
   s.until = 1e12;
+  s.policy = options_.policy;
   s.cluster.reboot_seconds = 180;
   s.cluster.diag_seconds = 60;
   for (int i = 1; i <= options_.nodes; ++i) s.cluster.nodes.push_back("node-" + std::to_string(i));

@@ -19,6 +19,8 @@ struct DevOptions {
   int port = 8080;           // 0: any free port
   bool demo = true;          // submit a job and break a GPU so there is something to watch
   std::string store_dir;     // where the SQLite file goes
+  Policy policy;             // from the config file and environment
+  std::string webhook_url;   // secret: notifications also go there when set
 };
 
 // `shepherd dev`: simulated nodes in real time (times a speed-up), the real engine, runtime and

@@ -5,6 +5,7 @@
 
 #include "api/dev_server.hpp"
 #include "cli/commands.hpp"
+#include "config/config.hpp"
 
 namespace shepherd::cli {
 namespace {
@@ -18,6 +19,8 @@ void add_dev_command(CLI::App& app, int& code) {
   auto* dev = app.add_subcommand("dev", "Run the engine with simulated nodes and the HTTP API");
   auto opts = std::make_shared<DevOptions>();
   auto duration = std::make_shared<double>(0);
+  auto config_file = std::make_shared<std::string>();
+  dev->add_option("--config", *config_file, "YAML config (policy, notify); env SHEPHERD_* overrides");
   dev->add_option("--nodes", opts->nodes, "Simulated nodes")->check(CLI::Range(1, 10000));
   dev->add_option("--speed", opts->speed, "Virtual seconds per wall-clock second")
       ->check(CLI::Range(0.1, 10000.0));
@@ -26,7 +29,7 @@ void add_dev_command(CLI::App& app, int& code) {
   dev->add_option("--duration", *duration, "Stop after this many seconds (0: run until Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
   dev->add_flag("!--no-demo", opts->demo, "Do not submit the demo job and GPU fault");
-  dev->callback([opts, duration, &code] {
+  dev->callback([opts, duration, config_file, &code] {
     namespace fs = std::filesystem;
     char dir_template[] = "/tmp/shepherd-dev-XXXXXX";
     if (!mkdtemp(dir_template)) {
@@ -36,6 +39,9 @@ void add_dev_command(CLI::App& app, int& code) {
     }
     opts->store_dir = dir_template;
     try {
+      const Config config = load_config(*config_file, process_environment());
+      opts->policy = config.policy;
+      opts->webhook_url = config.webhook_url;
       DevServer server(*opts, [](const std::string& line) { std::cout << line << std::endl; });
       g_server = &server;
       std::signal(SIGINT, on_signal);
@@ -43,6 +49,9 @@ void add_dev_command(CLI::App& app, int& code) {
       std::cout << "store: " << opts->store_dir << "/shepherd.db (SQLite)\n";
       server.run(*duration);
       g_server = nullptr;
+    } catch (const ConfigError& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      code = 2;
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
       code = 1;

@@ -15,6 +15,7 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
   notifications_ = std::make_shared<RecordingSink>("simulation");
   notifier_ = std::make_unique<FanoutNotifier>(
       std::vector<std::shared_ptr<NotificationSink>>{notifications_});
+  for (const auto& sink : options_.sinks) notifier_->add(sink);
   RuntimeHooks hooks;
   hooks.on_transition = [this](const Transition& t) { note_transition(t); };
   hooks.on_delivered = [this](const Action& a, TimeMs t) {

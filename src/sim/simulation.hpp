@@ -15,12 +15,14 @@ namespace shepherd {
 
 class SqliteStore;
 class RecordingSink;
+class NotificationSink;
 class FanoutNotifier;
 
 struct SimOptions {
   std::string store_path = ":memory:";  // or a file: the same SQLite store the server uses
   std::size_t batch_limit = 4096;       // events committed per transaction at most
   std::function<void(const Transition&)> on_transition;  // the live timeline
+  std::vector<std::shared_ptr<NotificationSink>> sinks;  // besides the recorded copy
 };
 
 // A deterministic discrete-event simulation of a cluster on virtual time. It drives the real
