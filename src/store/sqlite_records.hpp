@@ -1,0 +1,80 @@
+#pragma once
+// Internal to the SQLite store: how records map onto rows, and small helpers around SQLiteCpp's
+// prepared statements.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace shepherd::sqlite {
+
+using Columns = std::vector<std::string>;
+
+// Column orders of the record tables, key first; the writers and readers follow them.
+const Columns& job_columns();
+const Columns& task_columns();
+const Columns& node_columns();
+
+// INSERT of every column with version 1; parameters ?1..?n in column order.
+std::string insert_sql(const std::string& table, const Columns& cols);
+// UPDATE of every column but the key (?1), conditional on the version read (?n+1), version + 1.
+// `immutable` columns are compared instead of set (no index or foreign-key upkeep), so the update
+// fails rather than changes them.
+std::string update_sql(const std::string& table, const Columns& cols,
+                       const Columns& immutable = {});
+// SELECT of every column, then version.
+std::string select_sql(const std::string& table, const Columns& cols);
+
+// Lists and the task definition are stored as JSON text.
+std::string json_list(const std::vector<std::string>& items);
+std::string task_definition_json(const TaskDefinition& d);
+
+// Read the current row of a select_sql() / the outbox and timeline queries.
+Job read_job(const SQLite::Statement& s);
+Task read_task(const SQLite::Statement& s);
+Node read_node(const SQLite::Statement& s);
+PendingAction read_pending_action(const SQLite::Statement& s);
+TimelineEntry read_timeline_entry(const SQLite::Statement& s);
+
+bool is_primary_key_clash(const SQLite::Exception& e);
+
+// Binds one parameter. Strings are bound without a copy: run() executes within the caller's full
+// expression, so even temporaries outlive the step. Statuses (string_view) are copied.
+void bind_one(SQLite::Statement& s, int i, const std::string& v);
+void bind_one(SQLite::Statement& s, int i, std::string_view v);
+void bind_one(SQLite::Statement& s, int i, std::int64_t v);
+void bind_one(SQLite::Statement& s, int i, const std::optional<int>& v);  // nullopt: NULL
+
+template <typename... A>
+SQLite::Statement& bind(SQLite::Statement& s, const A&... args) {
+  s.reset();
+  int i = 1;
+  (bind_one(s, i++, args), ...);
+  return s;
+}
+
+// Executes a write with these parameters (?1, ?2, ... in order); returns the rows changed.
+template <typename... A>
+int run(SQLite::Statement& s, const A&... args) {
+  int changes = bind(s, args...).exec();
+  s.tryReset();
+  return changes;
+}
+
+// A query with its parameters bound, reset when done so that no read stays open.
+struct Query {
+  template <typename... A>
+  explicit Query(SQLite::Statement& st, const A&... args) : s(bind(st, args...)) {}
+  ~Query() { s.tryReset(); }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+  bool next() { return s.executeStep(); }
+  SQLite::Statement& s;
+};
+
+}  // namespace shepherd::sqlite

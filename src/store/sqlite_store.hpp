@@ -1,0 +1,84 @@
+#pragma once
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace shepherd {
+
+// One versioned schema change, embedded at build time from
+// src/store/migrations/<dialect>/NNNN_<name>.sql (see src/store/migrations.cmake).
+struct Migration {
+  int version = 0;
+  std::string_view name;  // the file name without ".sql", e.g. "0001_initial"
+  std::string_view sql;
+};
+
+// The SQLite migrations, by ascending version.
+std::span<const Migration> sqlite_migrations();
+
+struct SqliteOptions {
+  // PRAGMA synchronous: "OFF", "NORMAL" or "FULL" (or "EXTRA"). In WAL mode NORMAL keeps the
+  // database consistent but may lose the last commits on a power cut; FULL loses none.
+  std::string synchronous = "NORMAL";
+  int busy_timeout_ms = 5000;      // how long to wait for another connection's write lock
+  int cache_size_kib = 64 * 1024;  // page cache per connection
+  // File databases: the commit that grows the WAL past this many pages copies them back into the
+  // database file (and fsyncs). SQLite's default, 1000, costs ~10% of commit throughput here.
+  int checkpoint_pages = 4000;
+};
+
+// The embedded Store: one SQLite database file (or ":memory:"), in WAL mode for files. Opening
+// applies the migrations the database lacks. All calls are serialised by an internal mutex, so one
+// instance may be shared between threads.
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path, SqliteOptions options = {});
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void load(Snapshot& into) override;
+  bool has_event(const std::string& key) override;
+  void commit(const std::vector<Commit>& batch) override;
+  std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) override;
+  void mark_actions_done(const std::vector<std::string>& action_ids, TimeMs at) override;
+  void mark_action_failed(const std::string& action_id, const std::string& error,
+                          TimeMs retry_at) override;
+  std::vector<TimelineEntry> timeline(std::int64_t after_seq, std::size_t limit) override;
+  std::int64_t duplicate_events() override;
+  int schema_version() override;
+
+  // The journal mode in effect ("wal" for a file database, "memory" for ":memory:").
+  std::string journal_mode();
+
+ private:
+  struct Statements;
+
+  void configure();
+  void migrate();
+  void write(const Commit& c);
+  void write(const Job& job);
+  void write(const Task& task);
+  void write(const Node& node);
+  template <typename... A>
+  void put(std::string_view entity, const std::string& id, std::int64_t version,
+           std::pair<SQLite::Statement*, SQLite::Statement*> insert_update, const A&... fields);
+  [[noreturn]] void conflict(std::string_view entity, const std::string& id, std::int64_t expected);
+
+  std::string path_;
+  SqliteOptions options_;
+  std::mutex mutex_;
+  SQLite::Database db_;
+  std::unique_ptr<Statements> st_;  // prepared once the schema exists
+  int schema_version_ = 0;
+};
+
+}  // namespace shepherd
