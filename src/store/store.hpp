@@ -50,10 +50,10 @@ class Store {
 
   virtual bool has_event(const std::string& key) = 0;
 
-  // Writes the whole batch in one transaction: each record conditional on the version it was read at
-  // (inserted when that is 0), then stored with version + 1; the transitions; the actions into the
-  // outbox as pending; each event key. Throws VersionConflict, and writes nothing, if any record
-  // changed since it was read.
+  // Writes the whole batch in one transaction: each record conditional on the version it was read
+  // at (inserted when that is 0), then stored with version + 1; the transitions; the actions into
+  // the outbox as pending; each event key. Throws VersionConflict, and writes nothing, if any
+  // record changed since it was read.
   virtual void commit(const std::vector<Commit>& batch) = 0;
 
   // Pending outbox actions whose next try is due, oldest first.
