@@ -36,6 +36,7 @@ struct Job {
   TaskDefinition task_definition;
   std::string reason;                           // why it is in its status
   TimeMs recovery_started_at = 0;               // when the running recovery began (0: none)
+  std::string recovery_cause;                   // what began it: "task_failed" or "node_lost"
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
   std::int64_t version = 0;                     // 0: not stored yet
@@ -100,6 +101,7 @@ struct Policy {
   double diag_timeout = 900;       // seconds
   double reboot_timeout = 1200;    // seconds; also how long a lost node may take to return
   double heartbeat_timeout = 60;   // seconds without a heartbeat before a node is UNKNOWN
+  double start_timeout = 600;      // seconds for a task to report running after it was started
   std::vector<int> app_exit_codes;  // exit codes that mean the application failed: no diagnostic
 };
 

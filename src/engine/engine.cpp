@@ -102,8 +102,12 @@ class Rules {
     const Task task = *t;
     b_.edit_task(task.id).started = true;
     const Node* n = b_.node(task.node_name);
-    if (n && n->job_id == task.job_id && n->status == NodeStatus::Assigned)
+    if (n && n->job_id == task.job_id && n->status == NodeStatus::Assigned) {
+      Node& node = b_.edit_node(task.node_name);
+      node.operation_id.clear();
+      node.deadline_at = 0;
       b_.set_status_node(task.node_name, NodeStatus::InProgress, "running task " + task.id);
+    }
     const Job& job = *b_.job(task.job_id);
     if (job.status != JobStatus::Restarting) return;
     for (const Task* other : b_.tasks_of(job))
@@ -111,7 +115,9 @@ class Rules {
     b_.set_status(job.id, JobStatus::InProgress,
                   "all " + std::to_string(job.num_nodes) + " tasks running again (attempt " +
                       std::to_string(job.retry) + ")");
-    b_.edit_job(job.id).recovery_started_at = 0;
+    Job& running = b_.edit_job(job.id);
+    running.recovery_started_at = 0;
+    running.recovery_cause.clear();
   }
 
   void operator()(const TaskExited& e) {
@@ -205,9 +211,12 @@ class Rules {
     for (const Task* t : b_.tasks_of(*job)) {
       if (t->node_name != e.node || t->status != TaskStatus::InProgress) continue;
       const std::string what = "node " + e.node + " lost while running task " + t->id;
-      b_.set_status_task(t->id, TaskStatus::Terminated, what);
+      const std::string task_id = t->id;
+      b_.edit_task(task_id).stop_requested = true;  // delivered when the node is reachable again
+      b_.set_status_task(task_id, TaskStatus::Terminated, what);
+      b_.add_action(ActionKind::StopTask, e.node, job->id, task_id).payload = {{"reason", what}};
       node.needs_diagnostic = true;
-      rules::begin_recovery(c_, job->id, e.node, what);
+      rules::begin_recovery(c_, job->id, e.node, what, "node_lost");
       return;
     }
   }
@@ -231,6 +240,8 @@ class Rules {
         return give_up_on(n, kNotifyNodeFailed,
                           "did not return within " + rules::seconds_text(policy_.reboot_timeout) +
                               " of losing its heartbeat");
+      case NodeStatus::Assigned:
+        return start_timed_out(n);
       default:
         return b_.ignore("timer for " + e.node + " in state " + std::string(to_string(n.status)));
     }
@@ -316,6 +327,25 @@ class Rules {
     const Job* job = b_.job(n.job_id);
     if (job && job->status == JobStatus::PendingRestart) return rules::try_restart(c_, job->id);
     if (!live(job)) b_.edit_node(node_name).job_id.clear();
+  }
+
+  // A task that never reported running counts as a failed task: its node is diagnosed.
+  void start_timed_out(const Node& n) {
+    Node& node = b_.edit_node(n.name);
+    node.operation_id.clear();
+    node.deadline_at = 0;
+    const Job* job = b_.job(n.job_id);
+    if (!live(job)) return;
+    for (const Task* t : b_.tasks_of(*job)) {
+      if (t->node_name != n.name || t->status != TaskStatus::InProgress || t->started) continue;
+      const std::string what = "task " + t->id + " did not start within " +
+                               rules::seconds_text(policy_.start_timeout);
+      const std::string task_id = t->id;
+      b_.edit_task(task_id).stop_requested = true;
+      b_.set_status_task(task_id, TaskStatus::Terminated, what);
+      b_.add_action(ActionKind::StopTask, n.name, job->id, task_id).payload = {{"reason", what}};
+      return rules::begin_recovery(c_, job->id, n.name, what);
+    }
   }
 
   void give_up_on(const Node& n, std::string_view kind, const std::string& what) {

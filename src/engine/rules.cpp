@@ -81,6 +81,9 @@ void launch_attempt(Context c, const std::string& job_id) {
                  {"env", env},
                  {"working_dir", def.working_dir},
                  {"runtime_seconds", def.runtime_seconds}};
+    Node& assigned = c.b.edit_node(node_name);  // every wait has a deadline: the start too
+    assigned.operation_id = a.id;
+    assigned.deadline_at = c.b.now() + seconds(c.policy.start_timeout);
   }
   Job& e = c.b.edit_job(job_id);
   e.submitted_task_ids = task_ids;
@@ -115,12 +118,15 @@ void start_diagnostic(Context c, const std::string& node_name, const std::string
 }
 
 void begin_recovery(Context c, const std::string& job_id, const std::string& failed_node,
-                    const std::string& reason) {
+                    const std::string& reason, std::string_view cause) {
   const Job* job = c.b.job(job_id);
   if (job->status == JobStatus::InProgress || job->status == JobStatus::Restarting) {
     c.b.set_status(job_id, JobStatus::PendingHealthcheck, reason);
     Job& e = c.b.edit_job(job_id);
     if (e.recovery_started_at == 0) e.recovery_started_at = c.b.now();
+    e.recovery_cause = cause;
+  } else if (job->status == JobStatus::PendingHealthcheck && cause == "task_failed") {
+    c.b.edit_job(job_id).recovery_cause = cause;  // a task failing on its own outweighs a lost node
   } else if (job->status != JobStatus::PendingHealthcheck) {
     return;
   }
@@ -143,6 +149,8 @@ void release_node(Context c, const std::string& node_name, const std::string& jo
   switch (status) {
     case NodeStatus::InProgress:
     case NodeStatus::Assigned:
+      e.operation_id.clear();
+      e.deadline_at = 0;
       c.b.set_status_node(node_name, NodeStatus::Available, reason);
       break;
     case NodeStatus::Pending:
@@ -161,7 +169,9 @@ void release_node(Context c, const std::string& node_name, const std::string& jo
 void end_job(Context c, const std::string& job_id, JobStatus final_status,
              const std::string& reason) {
   if (!c.b.set_status(job_id, final_status, reason)) return;
-  c.b.edit_job(job_id).recovery_started_at = 0;
+  Job& ended = c.b.edit_job(job_id);
+  ended.recovery_started_at = 0;
+  ended.recovery_cause.clear();
   stop_running_tasks(c, job_id, reason);
   const Job job = *c.b.job(job_id);
   for (const auto& n : unique_nodes(job))
@@ -200,11 +210,24 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
     if (!diagnosing(*n)) continue;
     (n->last_verdict == Verdict::Pass ? passed : faulty).push_back(name);
   }
-  if (faulty.empty()) {
-    fail_job(c, job_id, "diagnostic passed on " + join(passed) + ": the application failed");
+  const bool retry_left = job.retry < c.policy.max_retries;
+  if (faulty.empty() && job.recovery_cause == "node_lost" && retry_left) {
+    // The node came back healthy: the job died of the node's absence, not of its code.
+    c.b.set_status(job_id, JobStatus::PendingRestart,
+                   "diagnostic passed on " + join(passed) + " after it was lost: restarting");
+    for (const auto& name : passed)
+      c.b.set_status_node(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
+    try_restart(c, job_id);
     return;
   }
-  if (job.retry < c.policy.max_retries) {
+  if (faulty.empty()) {
+    fail_job(c, job_id,
+             job.recovery_cause == "node_lost"
+                 ? "diagnostic passed on " + join(passed) + " after it was lost, and no retry left"
+                 : "diagnostic passed on " + join(passed) + ": the application failed");
+    return;
+  }
+  if (retry_left) {
     c.b.set_status(job_id, JobStatus::PendingRestart,
                    "GPU fault on " + join(faulty) + ": rebooting");
     for (const auto& name : faulty) {

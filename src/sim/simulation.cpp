@@ -221,7 +221,8 @@ void Simulation::start_task(const Action& a) {
   const std::string node = a.node, task = a.task_id, job = a.job_id;
   at(now_ + seconds(scenario_.cluster.task_start_seconds), [this, node, task, job] {
     SimNode& n = nodes_[node];
-    if (n.down || !n.task_id.empty()) return;
+    if (n.down) return;
+    if (!n.task_id.empty()) task_exits(node, n.task_id, 137, 9);  // a stale process is killed first
     const Task* t = runtime_->state().task(task);
     if (!t || t->status != TaskStatus::InProgress) return;  // stopped before it began
     n.task_id = task;

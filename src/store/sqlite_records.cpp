@@ -101,6 +101,7 @@ const Columns& job_columns() {
   static const Columns cols = split(
       "id, cluster_name, job_timestamp, num_nodes, assigned_nodes, submitted_instance_ids, "
       "submitted_task_ids, retry, status, task_definition, reason, recovery_started_at, "
+      "recovery_cause, "
       "created_at, updated_at");
   return cols;
 }
@@ -199,6 +200,7 @@ Job read_job(const SQLite::Statement& s) {
   j.task_definition = parse_task_definition(r.text());
   j.reason = r.text();
   j.recovery_started_at = r.i64();
+  j.recovery_cause = r.text();
   j.created_at = r.i64();
   j.updated_at = r.i64();
   j.version = r.i64();

@@ -238,7 +238,8 @@ void SqliteStore::write(const Job& j) {
   put("job", j.id, j.version, {&st_->insert_job, &st_->update_job}, j.cluster_name, j.job_timestamp,
       j.num_nodes, json_list(j.assigned_nodes), json_list(j.submitted_instance_ids),
       json_list(j.submitted_task_ids), j.retry, to_string(j.status),
-      task_definition_json(j.task_definition), j.reason, j.recovery_started_at, j.created_at,
+      task_definition_json(j.task_definition), j.reason, j.recovery_started_at, j.recovery_cause,
+      j.created_at,
       j.updated_at);
 }
 

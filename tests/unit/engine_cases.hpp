@@ -341,7 +341,39 @@ inline void node_lost_during_diagnosis_is_diagnosed_again_on_return(EngineHarnes
   EXPECT_EQ(h.node_status("node-1"), N::Pending);
   EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 2u);
   h.diag("node-1", Verdict::Pass);
+  EXPECT_EQ(h.job_status("j"), J::Failed);  // it began with task exit 1: the application's
+}
+
+inline void task_that_never_starts_times_out_and_is_recovered(EngineHarness& h) {
+  h.add_nodes(2);
+  h.submit("j", {"node-1", "node-2"});
+  h.send(TaskStarted{"j.0.0"});
+  EXPECT_EQ(h.node("node-1").deadline_at, 0);  // started: no deadline left
+  h.now += seconds(600);
+  h.timeout("node-2");
+  EXPECT_EQ(h.task("j", 1).status, T::Terminated);
+  EXPECT_EQ(h.job_status("j"), J::PendingHealthcheck);
+  EXPECT_EQ(h.node_status("node-2"), N::Pending);
+  EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 1u);
+}
+
+inline void lost_node_back_healthy_restarts_without_reboot(EngineHarness& h) {
+  h.add_nodes(2);
+  h.run("j", {"node-1", "node-2"});
+  h.send(NodeLost{"node-2"});
+  h.rebooted("node-2", "boot-a");
+  h.diag("node-2", Verdict::Pass);
+  EXPECT_EQ(h.job_status("j"), J::Restarting);
+  EXPECT_EQ(h.job("j").retry, 1);
+  EXPECT_EQ(h.count(ActionKind::Reboot), 0u);
+  h.start_all("j");
+  EXPECT_EQ(h.job_status("j"), J::InProgress);
+  // Lost again with no retry left: healthy on return, but the job fails.
+  h.send(NodeLost{"node-2"});
+  h.rebooted("node-2", "boot-a");
+  h.diag("node-2", Verdict::Pass);
   EXPECT_EQ(h.job_status("j"), J::Failed);
+  EXPECT_EQ(h.node_status("node-2"), N::Available);
 }
 
 inline void held_node_lost_during_pending_restart_delays_restart(EngineHarness& h) {

@@ -55,6 +55,8 @@ const NamedCase kCases[] = {
     CASE(app_exit_code_while_restarting_fails_job),
     CASE(verdict_before_start_report),
     CASE(mixed_verdicts_reboot_only_the_faulty_node),
+    CASE(lost_node_back_healthy_restarts_without_reboot),
+    CASE(task_that_never_starts_times_out_and_is_recovered),
 };
 #undef CASE
 

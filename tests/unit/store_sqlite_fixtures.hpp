@@ -55,6 +55,7 @@ inline Job full_job(const std::string& id) {
   j.task_definition.runtime_seconds = 12.625;
   j.reason = "task exited with 137";
   j.recovery_started_at = 1'700'000'000'999;
+  j.recovery_cause = "node_lost";
   j.created_at = 1000;
   j.updated_at = 2000;
   return j;
@@ -157,7 +158,7 @@ inline auto fields(const Job& j) {
   return std::tie(j.id, j.cluster_name, j.job_timestamp, j.num_nodes, j.assigned_nodes,
                   j.submitted_instance_ids, j.submitted_task_ids, j.retry, j.status, d.name,
                   d.revision, d.ref, d.command, d.env, d.working_dir, d.runtime_seconds, j.reason,
-                  j.recovery_started_at, j.created_at, j.updated_at);
+                  j.recovery_started_at, j.recovery_cause, j.created_at, j.updated_at);
 }
 
 inline auto fields(const Task& t) {

@@ -16,6 +16,7 @@ CREATE TABLE jobs (
   task_definition        TEXT    NOT NULL,  -- JSON object
   reason                 TEXT    NOT NULL,
   recovery_started_at    INTEGER NOT NULL,
+  recovery_cause         TEXT    NOT NULL,
   created_at             INTEGER NOT NULL,
   updated_at             INTEGER NOT NULL,
   version                INTEGER NOT NULL
