@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Writes a whole-fleet scenario for `shepherd sim run` (format: examples/scenarios/README.md).
+
+A fleet of NODES nodes x GPUS GPUs runs JOBS multi-node jobs for HOURS virtual hours, with GPU
+faults at the failure rate Meta reported for Llama 3 pre-training (419 unexpected interruptions in
+54 days on 16,384 GPUs: about one per 50,000 GPU-hours), times --rate-multiplier (100 for the storm
+variant). Same arguments and seed, same file.
+
+Jobs: sizes 1, 2, 4, 8, 16 or 32 nodes (weights 10/10/20/30/20/10 %, mean 9.9), runtimes 4-40 h
+(whole minutes), all submitted as a node count ("any AVAILABLE nodes"). Submission times are
+planned so that the planned jobs never hold more than --max-busy of the fleet at once (FIFO: a job
+is submitted when enough planned capacity is free), so the fleet starts about 90 % busy.
+
+Faults: GPUS*NODES*HOURS/50,000 x multiplier of them (rounded), at uniformly random times (a
+Poisson process conditioned on its expected count: 38 for the default day, 3,840 for the storm).
+Each fault hits a random node that is busy at that time in the plan. The plan allocates free nodes in
+name order, as the engine does, so before recoveries shift the schedule a planned-busy node is
+really running a task; a fault on an idle node breaks its GPU for the next task placed there.
+Kinds: gpu 90 % (fixed by a reboot), app 5 % (the task exits 1, GPUs healthy), agent_lost 3 %
+(heartbeats stop for 10 min), gpu_persistent 2 % (stays broken across reboots).
+
+Usage: fleet_scenario.py [--storm] [--nodes 10000] [--jobs 1000] [--hours 24] [--seed 1] [-o FILE]
+"""
+import argparse
+import bisect
+import heapq
+import math
+import random
+import sys
+
+GPU_HOURS_PER_FAILURE = 50_000  # 16,384 GPUs * 54 days * 24 h / 419 interruptions = 50,676
+SIZES = [(1, 0.10), (2, 0.10), (4, 0.20), (8, 0.30), (16, 0.20), (32, 0.10)]
+KINDS = [("gpu", 0.90), ("app", 0.05), ("agent_lost", 0.03), ("gpu_persistent", 0.02)]
+TASK_START_SECONDS = 5
+
+
+def weighted(rng, table):
+    x = rng.random()
+    for value, weight in table:
+        x -= weight
+        if x < 0:
+            return value
+    return table[-1][0]
+
+
+def plan_jobs(rng, args):
+    """Returns [(id, size, runtime_s, submit_at_s, [nodes])] with planned allocations."""
+    names = [f"node-{i}" for i in range(1, args.nodes + 1)]
+    free = sorted(names)  # the engine hands out AVAILABLE nodes in name (byte) order
+    limit = int(args.nodes * args.max_busy)
+    busy = 0
+    running = []  # heap of (end, seq, nodes)
+    t = 0.0
+    jobs = []
+    for j in range(args.jobs):
+        size = min(weighted(rng, SIZES), limit)
+        runtime = 60.0 * rng.randint(4 * 60, 40 * 60)
+        while busy + size > limit:  # wait for the earliest planned end
+            end, _, nodes = heapq.heappop(running)
+            t = max(t, end)
+            busy -= len(nodes)
+            for n in nodes:
+                bisect.insort(free, n)
+        nodes, free = free[:size], free[size:]
+        busy += size
+        end = t + TASK_START_SECONDS + runtime + 60  # + a minute's slack for the release
+        heapq.heappush(running, (end, j, nodes))
+        jobs.append((f"job-{j + 1:04d}", size, runtime, t, nodes))
+    return jobs
+
+
+def plan_faults(rng, args, jobs):
+    until = args.hours * 3600.0
+    per_hour = args.nodes * args.gpus / GPU_HOURS_PER_FAILURE * args.rate_multiplier
+    count = round(per_hour * args.hours)  # the expected count, at uniformly random times
+    faults = []
+    for t in sorted(rng.uniform(0, until) for _ in range(count)):
+        at = round(t, 1)
+        busy = [
+            n for _, _, runtime, submit, nodes in jobs
+            if submit <= at < submit + TASK_START_SECONDS + runtime for n in nodes
+        ]
+        node = rng.choice(busy) if busy else f"node-{rng.randint(1, args.nodes)}"
+        faults.append((at, weighted(rng, KINDS), node))
+    return faults, per_hour
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--storm", action="store_true", help="100x the failure rate")
+    p.add_argument("--rate-multiplier", type=float, help="failure rate multiplier (default 1)")
+    p.add_argument("--nodes", type=int, default=10_000)
+    p.add_argument("--gpus", type=int, default=8, help="GPUs per node")
+    p.add_argument("--jobs", type=int, default=1_000)
+    p.add_argument("--hours", type=float, default=24)
+    p.add_argument("--max-busy", type=float, default=0.9, help="planned fleet share in use at most")
+    p.add_argument("--max-retries", type=int, default=3, help="policy max_retries")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    args = p.parse_args()
+    if args.rate_multiplier is None:
+        args.rate_multiplier = 100.0 if args.storm else 1.0
+
+    rng = random.Random(args.seed)
+    jobs = plan_jobs(rng, args)
+    faults, per_hour = plan_faults(rng, args, jobs)
+
+    out = []
+    w = out.append
+    w(f"# Generated by bench/fleet/fleet_scenario.py {' '.join(sys.argv[1:])}")
+    w(f"# {args.nodes} nodes x {args.gpus} GPUs, {args.jobs} jobs, {args.hours:g} h; failure rate "
+      f"{per_hour:.3f}/h ({args.rate_multiplier:g}x one per {GPU_HOURS_PER_FAILURE} GPU-hours): "
+      f"{len(faults)} faults")
+    w(f"seed: {args.seed}")
+    w(f"until: {int(args.hours * 3600)}")
+    w(f"policy: {{max_retries: {args.max_retries}}}")
+    w("cluster:")
+    w(f"  nodes: {args.nodes}")
+    w(f"  gpus_per_node: {args.gpus}")
+    w("jobs:")
+    for job_id, size, runtime, submit, _ in jobs:
+        w(f"  - {{id: {job_id}, nodes: {size}, runtime: {runtime:g}, submit_at: {submit:g}}}")
+    w("events:" if faults else "events: []")
+    for at, kind, node in faults:
+        extra = ", duration: 600" if kind == "agent_lost" else ""
+        w(f"  - {{at: {at:g}, fault: {kind}, node: {node}{extra}}}")
+    text = "\n".join(out) + "\n"
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    print(f"fleet_scenario: {len(jobs)} jobs (last submitted at {jobs[-1][3] / 3600:.1f} h), "
+          f"{len(faults)} faults -> {args.output or 'stdout'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
