@@ -71,11 +71,12 @@ DevServer::DevServer(DevOptions options, std::function<void(const std::string&)>
   sim_ = std::make_unique<Simulation>(dev_scenario(), std::move(sim));
   http_ = std::make_unique<httplib::Server>();
   routes();
-  port_ = options_.port == 0 ? http_->bind_to_any_port(options_.host)
-                             : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  port_ = options_.port == 0
+              ? http_->bind_to_any_port(options_.host)
+              : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
   if (port_ < 0)
-    throw std::runtime_error("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
-                             " (in use? try --port)");
+    throw std::runtime_error("cannot listen on " + options_.host + ":" +
+                             std::to_string(options_.port) + " (in use? try --port)");
 }
 
 DevServer::~DevServer() = default;
@@ -136,7 +137,8 @@ void DevServer::routes() {
     std::lock_guard lock(mu_);
     const Snapshot& st = sim_->runtime().state();
     const Job* job = st.job(req.matches[1]);
-    if (!job) return reject(res, {"not_found", "job_id", "no job named " + std::string(req.matches[1])});
+    if (!job)
+      return reject(res, {"not_found", "job_id", "no job named " + std::string(req.matches[1])});
     json out = api::to_json(*job);
     out["tasks"] = json::array();
     for (int a = 0; a <= job->retry; ++a)
@@ -184,7 +186,8 @@ void DevServer::routes() {
     if (!field(*body, "id", job.id, res, true, "a string")) return;
     if (!field(*body, "runtime", runtime, res, false, "a number of seconds")) return;
     if (body->contains("nodes") && (*body)["nodes"].is_number_integer()) {
-      if (!field(*body, "nodes", job.node_count, res, true, "a list of node names or a count")) return;
+      if (!field(*body, "nodes", job.node_count, res, true, "a list of node names or a count"))
+        return;
     } else if (!field(*body, "nodes", job.nodes, res, true, "a list of node names or a count")) {
       return;
     }
@@ -218,7 +221,8 @@ void DevServer::routes() {
                           "diag_hang, agent_lost"});
     if (e.exit_code < 0 || e.exit_code > 255)
       return reject(res, {"invalid", "code", "code must be an integer 0-255"});
-    if (e.duration < 0) return reject(res, {"invalid", "duration", "duration must not be negative"});
+    if (e.duration < 0)
+      return reject(res, {"invalid", "duration", "duration must not be negative"});
     e.kind = *parsed;
     std::lock_guard lock(mu_);
     if (!sim_->runtime().state().node(e.node))

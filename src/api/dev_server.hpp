@@ -14,13 +14,13 @@ namespace shepherd {
 
 struct DevOptions {
   int nodes = 8;
-  double speed = 10;         // virtual seconds per wall second
+  double speed = 10;  // virtual seconds per wall second
   std::string host = "127.0.0.1";
-  int port = 8080;           // 0: any free port
-  bool demo = true;          // submit a job and break a GPU so there is something to watch
-  std::string store_dir;     // where the SQLite file goes
-  Policy policy;             // from the config file and environment
-  std::string webhook_url;   // secret: notifications also go there when set
+  int port = 8080;          // 0: any free port
+  bool demo = true;         // submit a job and break a GPU so there is something to watch
+  std::string store_dir;    // where the SQLite file goes
+  Policy policy;            // from the config file and environment
+  std::string webhook_url;  // secret: notifications also go there when set
 };
 
 // `shepherd dev`: simulated nodes in real time (times a speed-up), the real engine, runtime and
@@ -31,7 +31,8 @@ class DevServer {
   ~DevServer();
 
   int port() const { return port_; }
-  // Serves until stop() (from a signal handler's thread or a test) or until `seconds` pass (0: forever).
+  // Serves until stop() (from a signal handler's thread or a test) or until `seconds` pass (0:
+  // forever).
   void run(double seconds = 0);
   void stop() { stopping_ = true; }
 

@@ -13,9 +13,10 @@ json to_json(const Job& j) {
           {"submitted_task_ids", j.submitted_task_ids},
           {"cluster_name", j.cluster_name},
           {"job_timestamp", j.job_timestamp},
-          {"task_definition", {{"name", j.task_definition.name},
-                               {"revision", j.task_definition.revision},
-                               {"ref", j.task_definition.ref}}},
+          {"task_definition",
+           {{"name", j.task_definition.name},
+            {"revision", j.task_definition.revision},
+            {"ref", j.task_definition.ref}}},
           {"reason", j.reason},
           {"updated_at", j.updated_at}};
 }
@@ -34,16 +35,11 @@ json to_json(const Task& t) {
 }
 
 json to_json(const Node& n) {
-  return {{"name", n.name},
-          {"status", to_string(n.status)},
-          {"job_id", n.job_id},
-          {"ip", n.ip},
-          {"ibdev", n.ibdev},
-          {"gpus", n.gpus},
-          {"boot_id", n.boot_id},
-          {"last_verdict", to_string(n.last_verdict)},
-          {"reason", n.reason},
-          {"updated_at", n.updated_at}};
+  return {{"name", n.name},       {"status", to_string(n.status)},
+          {"job_id", n.job_id},   {"ip", n.ip},
+          {"ibdev", n.ibdev},     {"gpus", n.gpus},
+          {"boot_id", n.boot_id}, {"last_verdict", to_string(n.last_verdict)},
+          {"reason", n.reason},   {"updated_at", n.updated_at}};
 }
 
 json error_json(const Rejection& r) {

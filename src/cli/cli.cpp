@@ -1,5 +1,6 @@
 #include "cli/cli.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,8 @@
 namespace shepherd::cli {
 
 int run(int argc, char** argv) {
+  // Logs go to stderr: stdout carries the command's output (`sim run --json` must stay pure JSON).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("shepherd"));
   spdlog::set_level(spdlog::level::warn);
   CLI::App app{"Shepherd: recovery and delivery for GPU training clusters"};
   app.require_subcommand(1);

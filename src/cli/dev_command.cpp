@@ -20,7 +20,8 @@ void add_dev_command(CLI::App& app, int& code) {
   auto opts = std::make_shared<DevOptions>();
   auto duration = std::make_shared<double>(0);
   auto config_file = std::make_shared<std::string>();
-  dev->add_option("--config", *config_file, "YAML config (policy, notify); env SHEPHERD_* overrides");
+  dev->add_option("--config", *config_file,
+                  "YAML config (policy, notify); env SHEPHERD_* overrides");
   dev->add_option("--nodes", opts->nodes, "Simulated nodes")->check(CLI::Range(1, 10000));
   dev->add_option("--speed", opts->speed, "Virtual seconds per wall-clock second")
       ->check(CLI::Range(0.1, 10000.0));

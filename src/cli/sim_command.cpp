@@ -52,8 +52,8 @@ void add_sim_commands(CLI::App& app, int& code) {
       const auto r = sim.report();
       std::cout << "\nfinal: ";
       for (const auto& [id, job] : r["jobs"].items())
-        std::cout << id << " " << job["status"].get<std::string>() << " (retry "
-                  << job["retry"] << ")  ";
+        std::cout << id << " " << job["status"].get<std::string>() << " (retry " << job["retry"]
+                  << ")  ";
       std::cout << "\nstats: " << r["stats"].dump() << "\n";
     }
   });

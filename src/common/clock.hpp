@@ -4,10 +4,13 @@
 
 namespace shepherd {
 
-// Milliseconds. Virtual in the simulator, wall-clock in the server; the core never reads a clock itself.
+// Milliseconds. Virtual in the simulator, wall-clock in the server; the core never reads a clock
+// itself.
 using TimeMs = std::int64_t;
 
-constexpr TimeMs seconds(double s) { return static_cast<TimeMs>(s * 1000.0); }
+constexpr TimeMs seconds(double s) {
+  return static_cast<TimeMs>(s * 1000.0);
+}
 
 class Clock {
  public:

@@ -32,7 +32,7 @@ inline constexpr std::string_view kNotifyRebootTimeout = "reboot_timeout";
 struct Transition {
   std::string entity;  // "job", "task" or "node"
   std::string id;
-  std::string from;    // "" when the record is created
+  std::string from;  // "" when the record is created
   std::string to;
   std::string reason;
   TimeMs at = 0;

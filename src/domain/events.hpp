@@ -56,7 +56,8 @@ struct NodeLost {
   std::string node;
 };
 
-// The deadline of a node's operation in flight passed: a diagnostic, a reboot, or a lost node's return.
+// The deadline of a node's operation in flight passed: a diagnostic, a reboot, or a lost node's
+// return.
 struct OperationTimedOut {
   std::string node;
   std::string operation_id;
@@ -68,9 +69,9 @@ struct NodeRepaired {
   std::string requested_by;
 };
 
-using EventBody = std::variant<JobSubmitted, JobStopRequested, TaskStarted, TaskExited,
-                               DiagnosticStarted, DiagnosticFinished, NodeRegistered, NodeLost,
-                               OperationTimedOut, NodeRepaired>;
+using EventBody =
+    std::variant<JobSubmitted, JobStopRequested, TaskStarted, TaskExited, DiagnosticStarted,
+                 DiagnosticFinished, NodeRegistered, NodeLost, OperationTimedOut, NodeRepaired>;
 
 struct Event {
   std::string key;  // idempotency key: a second event with the same key is recorded and ignored

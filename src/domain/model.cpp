@@ -4,10 +4,14 @@ namespace shepherd {
 
 std::string_view to_string(Verdict v) {
   switch (v) {
-    case Verdict::None: return "none";
-    case Verdict::Pass: return "pass";
-    case Verdict::Fail: return "fail";
-    case Verdict::Inconclusive: return "inconclusive";
+    case Verdict::None:
+      return "none";
+    case Verdict::Pass:
+      return "pass";
+    case Verdict::Fail:
+      return "fail";
+    case Verdict::Inconclusive:
+      return "inconclusive";
   }
   return "?";
 }

@@ -13,9 +13,10 @@ namespace shepherd {
 // What a task runs. The seeds' ECS task definition (ARN, name, revision) becomes a named,
 // revisioned spec; the simulator reads `runtime_seconds`, agents read the command.
 struct TaskDefinition {
-  std::string name;      // seed: task_def_name
-  int revision = 1;      // seed: task_def_revision
-  std::string ref;       // seed: task_def_arn, here "shepherd:<cluster>:task-definition/<name>:<revision>"
+  std::string name;  // seed: task_def_name
+  int revision = 1;  // seed: task_def_revision
+  std::string
+      ref;  // seed: task_def_arn, here "shepherd:<cluster>:task-definition/<name>:<revision>"
   std::vector<std::string> command;
   std::map<std::string, std::string> env;
   std::string working_dir;
@@ -24,42 +25,42 @@ struct TaskDefinition {
 
 // Seed 000's ecs_job table.
 struct Job {
-  std::string id;                               // job_id
-  std::string cluster_name;                     // cluster_name
-  TimeMs job_timestamp = 0;                     // job_timestamp: when it was submitted
-  int num_nodes = 0;                            // num_nodes
-  std::vector<std::string> assigned_nodes;      // assigned_nodes, by node index
+  std::string id;                                   // job_id
+  std::string cluster_name;                         // cluster_name
+  TimeMs job_timestamp = 0;                         // job_timestamp: when it was submitted
+  int num_nodes = 0;                                // num_nodes
+  std::vector<std::string> assigned_nodes;          // assigned_nodes, by node index
   std::vector<std::string> submitted_instance_ids;  // submitted_container_inst_ids
   std::vector<std::string> submitted_task_ids;  // submitted_ecs_task_ids (the current attempt's)
   int retry = 0;                                // retry: recoveries used so far, from 0
   JobStatus status = JobStatus::InProgress;     // job_status
   TaskDefinition task_definition;
-  std::string reason;                           // why it is in its status
-  TimeMs recovery_started_at = 0;               // when the running recovery began (0: none)
-  std::string recovery_cause;                   // what began it: "task_failed" or "node_lost"
+  std::string reason;              // why it is in its status
+  TimeMs recovery_started_at = 0;  // when the running recovery began (0: none)
+  std::string recovery_cause;      // what began it: "task_failed" or "node_lost"
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
-  std::int64_t version = 0;                     // 0: not stored yet
+  std::int64_t version = 0;  // 0: not stored yet
 };
 
 // Seed 000's ecs_task table. A task is one attempt of one node index of a job.
 struct Task {
-  std::string id;                  // ecs_task_id: "<job>.<attempt>.<node index>"
-  std::string node_name;           // node_name
-  int node_index = 0;              // node_index_in_job
-  std::string job_id;              // job_id
-  TimeMs job_timestamp = 0;        // job_timestamp
-  int job_num_nodes = 0;           // job_num_nodes
+  std::string id;                    // ecs_task_id: "<job>.<attempt>.<node index>"
+  std::string node_name;             // node_name
+  int node_index = 0;                // node_index_in_job
+  std::string job_id;                // job_id
+  TimeMs job_timestamp = 0;          // job_timestamp
+  int job_num_nodes = 0;             // job_num_nodes
   std::string task_definition_ref;   // task_def_arn
   std::string task_definition_name;  // task_def_name
   int task_definition_revision = 1;  // task_def_revision
-  std::string cluster_name;        // cluster_name
-  std::string instance_id;         // container_inst_id: the node agent instance it runs on
-  std::string instance_ref;        // container_instance_arn
-  int retry = 0;                   // retry: the job's attempt this task belongs to
+  std::string cluster_name;          // cluster_name
+  std::string instance_id;           // container_inst_id: the node agent instance it runs on
+  std::string instance_ref;          // container_instance_arn
+  int retry = 0;                     // retry: the job's attempt this task belongs to
   TaskStatus status = TaskStatus::InProgress;  // task_status
-  bool started = false;            // the node reported the process running
-  bool stop_requested = false;     // Shepherd asked the node to stop it
+  bool started = false;                        // the node reported the process running
+  bool stop_requested = false;                 // Shepherd asked the node to stop it
   std::optional<int> exit_code;
   std::string reason;
   TimeMs created_at = 0;
@@ -67,26 +68,27 @@ struct Task {
   std::int64_t version = 0;
 };
 
-// What a diagnostic concluded. Inconclusive (timeout, missing tool, unreadable output) is never a pass.
+// What a diagnostic concluded. Inconclusive (timeout, missing tool, unreadable output) is never a
+// pass.
 enum class Verdict { None, Pass, Fail, Inconclusive };
 std::string_view to_string(Verdict v);
 std::optional<Verdict> parse_verdict(std::string_view s);
 
 // Seed 000's ecs_node table plus what recovery needs to remember about the node.
 struct Node {
-  std::string name;                // node_name
-  std::string instance_id;         // container_instance_id
-  std::string instance_ref;        // container_instance_arn
-  std::string cluster_name;        // cluster_name
+  std::string name;                           // node_name
+  std::string instance_id;                    // container_instance_id
+  std::string instance_ref;                   // container_instance_arn
+  std::string cluster_name;                   // cluster_name
   NodeStatus status = NodeStatus::Available;  // node_status
-  std::string ip;                  // ip
-  std::string ibdev;               // ibdev
+  std::string ip;                             // ip
+  std::string ibdev;                          // ibdev
   int gpus = 0;
-  std::string boot_id;             // as last registered; a new one proves a reboot
-  std::string job_id;              // the job holding the node ("" when free)
-  std::string operation_id;        // the diagnostic or reboot in flight
-  TimeMs deadline_at = 0;          // when the operation in flight times out (0: none)
-  bool needs_diagnostic = false;   // lost while running a task: diagnose when it returns
+  std::string boot_id;            // as last registered; a new one proves a reboot
+  std::string job_id;             // the job holding the node ("" when free)
+  std::string operation_id;       // the diagnostic or reboot in flight
+  TimeMs deadline_at = 0;         // when the operation in flight times out (0: none)
+  bool needs_diagnostic = false;  // lost while running a task: diagnose when it returns
   Verdict last_verdict = Verdict::None;
   std::string reason;
   TimeMs created_at = 0;
@@ -96,12 +98,12 @@ struct Node {
 
 // The recovery policy. Defaults are the seeds' values.
 struct Policy {
-  int max_retries = 1;             // seed: "run time = 1"
-  int diag_level = 1;              // dcgmi diag -r LEVEL
-  double diag_timeout = 900;       // seconds
-  double reboot_timeout = 1200;    // seconds; also how long a lost node may take to return
-  double heartbeat_timeout = 60;   // seconds without a heartbeat before a node is UNKNOWN
-  double start_timeout = 600;      // seconds for a task to report running after it was started
+  int max_retries = 1;              // seed: "run time = 1"
+  int diag_level = 1;               // dcgmi diag -r LEVEL
+  double diag_timeout = 900;        // seconds
+  double reboot_timeout = 1200;     // seconds; also how long a lost node may take to return
+  double heartbeat_timeout = 60;    // seconds without a heartbeat before a node is UNKNOWN
+  double start_timeout = 600;       // seconds for a task to report running after it was started
   std::vector<int> app_exit_codes;  // exit codes that mean the application failed: no diagnostic
 };
 

@@ -18,7 +18,8 @@ class DeliveryError : public std::runtime_error {
 class ClusterDriver {
  public:
   virtual ~ClusterDriver() = default;
-  // start_task, stop_task, run_diagnostic or reboot. Throws DeliveryError if it could not be delivered.
+  // start_task, stop_task, run_diagnostic or reboot. Throws DeliveryError if it could not be
+  // delivered.
   virtual void execute(const Action& action) = 0;
 };
 

@@ -41,7 +41,9 @@ std::vector<std::string> Snapshot::available_nodes(std::size_t limit) const {
   return out;
 }
 
-void Snapshot::put(const Job& job) { jobs_[job.id] = job; }
+void Snapshot::put(const Job& job) {
+  jobs_[job.id] = job;
+}
 
 void Snapshot::put(const Task& task) {
   auto [it, inserted] = tasks_.insert_or_assign(task.id, task);

@@ -9,8 +9,8 @@
 
 namespace shepherd {
 
-// The state the engine decides on. The runtime keeps the whole fleet's state in one (a write-through
-// cache of the store); a test builds a small one by hand.
+// The state the engine decides on. The runtime keeps the whole fleet's state in one (a
+// write-through cache of the store); a test builds a small one by hand.
 class Snapshot {
  public:
   const Job* job(const std::string& id) const;

@@ -119,15 +119,29 @@ bool listed(const std::array<std::pair<E, E>, K>& table, E from, E to) {
 
 }  // namespace
 
-std::string_view to_string(JobStatus s) { return name_of(kJobNames, s); }
-std::string_view to_string(TaskStatus s) { return name_of(kTaskNames, s); }
-std::string_view to_string(NodeStatus s) { return name_of(kNodeNames, s); }
+std::string_view to_string(JobStatus s) {
+  return name_of(kJobNames, s);
+}
+std::string_view to_string(TaskStatus s) {
+  return name_of(kTaskNames, s);
+}
+std::string_view to_string(NodeStatus s) {
+  return name_of(kNodeNames, s);
+}
 
-std::optional<JobStatus> parse_job_status(std::string_view s) { return parse(kJobNames, s); }
-std::optional<TaskStatus> parse_task_status(std::string_view s) { return parse(kTaskNames, s); }
-std::optional<NodeStatus> parse_node_status(std::string_view s) { return parse(kNodeNames, s); }
+std::optional<JobStatus> parse_job_status(std::string_view s) {
+  return parse(kJobNames, s);
+}
+std::optional<TaskStatus> parse_task_status(std::string_view s) {
+  return parse(kTaskNames, s);
+}
+std::optional<NodeStatus> parse_node_status(std::string_view s) {
+  return parse(kNodeNames, s);
+}
 
-bool transition_allowed(JobStatus from, JobStatus to) { return listed(kJobTransitions, from, to); }
+bool transition_allowed(JobStatus from, JobStatus to) {
+  return listed(kJobTransitions, from, to);
+}
 bool transition_allowed(TaskStatus from, TaskStatus to) {
   return listed(kTaskTransitions, from, to);
 }
@@ -138,6 +152,8 @@ bool transition_allowed(NodeStatus from, NodeStatus to) {
 bool is_terminal(JobStatus s) {
   return s == JobStatus::Complete || s == JobStatus::Failed || s == JobStatus::UserStopped;
 }
-bool is_terminal(TaskStatus s) { return s != TaskStatus::InProgress; }
+bool is_terminal(TaskStatus s) {
+  return s != TaskStatus::InProgress;
+}
 
 }  // namespace shepherd

@@ -141,15 +141,17 @@ void DecisionBuilder::notify(std::string_view kind, const std::string& job_id,
                              const std::vector<std::string>& nodes, const std::string& reason,
                              int attempt) {
   Action& a = add_action(ActionKind::Notify, nodes.empty() ? "" : nodes.front(), job_id);
-  a.payload = {{"kind", kind}, {"job", job_id}, {"nodes", nodes},
-               {"reason", reason}, {"attempt", attempt}};
+  a.payload = {
+      {"kind", kind}, {"job", job_id}, {"nodes", nodes}, {"reason", reason}, {"attempt", attempt}};
 }
 
 void DecisionBuilder::reject(std::string code, std::string field, std::string message) {
   decision_.rejection = Rejection{std::move(code), std::move(field), std::move(message)};
 }
 
-void DecisionBuilder::ignore(std::string note) { decision_.note = std::move(note); }
+void DecisionBuilder::ignore(std::string note) {
+  decision_.note = std::move(note);
+}
 
 Decision DecisionBuilder::finish() {
   if (decision_.rejection) {  // a refused command writes nothing
@@ -160,9 +162,15 @@ Decision DecisionBuilder::finish() {
   for (const auto& key : order_) {
     const std::string id = key.substr(2);
     switch (key[0]) {
-      case 'j': decision_.jobs.push_back(jobs_.at(id)); break;
-      case 't': decision_.tasks.push_back(tasks_.at(id)); break;
-      case 'n': decision_.nodes.push_back(nodes_.at(id)); break;
+      case 'j':
+        decision_.jobs.push_back(jobs_.at(id));
+        break;
+      case 't':
+        decision_.tasks.push_back(tasks_.at(id));
+        break;
+      case 'n':
+        decision_.nodes.push_back(nodes_.at(id));
+        break;
     }
   }
   return std::move(decision_);

@@ -19,7 +19,9 @@ namespace {
 
 using rules::Context;
 
-bool live(const Job* job) { return job && !is_terminal(job->status); }
+bool live(const Job* job) {
+  return job && !is_terminal(job->status);
+}
 
 bool valid_id(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
@@ -40,8 +42,10 @@ class Rules {
 
   void operator()(const JobSubmitted& e) {
     if (!valid_id(e.job_id))
-      return b_.reject("invalid", "job_id", "job id must be 1-128 letters, digits, '-', '_' or '.'");
-    if (b_.job(e.job_id)) return b_.reject("conflict", "job_id", "job " + e.job_id + " already exists");
+      return b_.reject("invalid", "job_id",
+                       "job id must be 1-128 letters, digits, '-', '_' or '.'");
+    if (b_.job(e.job_id))
+      return b_.reject("conflict", "job_id", "job " + e.job_id + " already exists");
     if (!e.nodes.empty() && e.node_count > 0)
       return b_.reject("invalid", "nodes", "give either node names or a node count, not both");
     if (e.task_definition.runtime_seconds < 0)
@@ -167,7 +171,8 @@ class Rules {
     if (!e.boot_id.empty()) node.boot_id = e.boot_id, node.instance_id = e.boot_id;
     switch (n.status) {
       case NodeStatus::Rebooting:
-        if (!rebooted) return b_.ignore(e.node + " reconnected with the same boot id: not rebooted yet");
+        if (!rebooted)
+          return b_.ignore(e.node + " reconnected with the same boot id: not rebooted yet");
         node.operation_id.clear();
         node.deadline_at = 0;
         b_.set_status_node(e.node, NodeStatus::Available, "rebooted (new boot id)");
@@ -195,7 +200,8 @@ class Rules {
     const Node n = *found;
     if (n.status == NodeStatus::Unknown || n.status == NodeStatus::Rebooting ||
         n.status == NodeStatus::Failed)
-      return b_.ignore(e.node + " is " + std::string(to_string(n.status)) + ": heartbeat loss expected or known");
+      return b_.ignore(e.node + " is " + std::string(to_string(n.status)) +
+                       ": heartbeat loss expected or known");
     b_.set_status_node(e.node, NodeStatus::Unknown,
                        "no heartbeat for " + rules::seconds_text(policy_.heartbeat_timeout));
     const Job* job = b_.job(n.job_id);
@@ -229,13 +235,13 @@ class Rules {
     switch (n.status) {
       case NodeStatus::Pending:
       case NodeStatus::PendingHealthcheck:
-        return record_verdict(e.node, Verdict::Inconclusive,
-                              "diagnostic did not finish within " +
-                                  rules::seconds_text(policy_.diag_timeout));
+        return record_verdict(
+            e.node, Verdict::Inconclusive,
+            "diagnostic did not finish within " + rules::seconds_text(policy_.diag_timeout));
       case NodeStatus::Rebooting:
-        return give_up_on(n, kNotifyRebootTimeout,
-                          "did not return from reboot within " +
-                              rules::seconds_text(policy_.reboot_timeout));
+        return give_up_on(
+            n, kNotifyRebootTimeout,
+            "did not return from reboot within " + rules::seconds_text(policy_.reboot_timeout));
       case NodeStatus::Unknown:
         return give_up_on(n, kNotifyNodeFailed,
                           "did not return within " + rules::seconds_text(policy_.reboot_timeout) +
@@ -251,8 +257,9 @@ class Rules {
     const Node* n = b_.node(e.node);
     if (!n) return b_.reject("not_found", "node", "no node named " + e.node);
     if (n->status != NodeStatus::Failed)
-      return b_.reject("conflict", "node",
-                       "node " + e.node + " is " + std::string(to_string(n->status)) + ", not FAILED");
+      return b_.reject(
+          "conflict", "node",
+          "node " + e.node + " is " + std::string(to_string(n->status)) + ", not FAILED");
     Node& node = b_.edit_node(e.node);
     node.last_verdict = Verdict::None;
     node.needs_diagnostic = false;
@@ -263,7 +270,9 @@ class Rules {
 
  private:
   void register_new(const NodeRegistered& e) {
-    if (!valid_id(e.node)) return b_.reject("invalid", "node", "node name must be 1-128 letters, digits, '-', '_' or '.'");
+    if (!valid_id(e.node))
+      return b_.reject("invalid", "node",
+                       "node name must be 1-128 letters, digits, '-', '_' or '.'");
     Node n;
     n.name = e.node;
     n.cluster_name = cluster_;
@@ -313,8 +322,8 @@ class Rules {
     node.last_verdict = verdict;
     node.operation_id.clear();
     node.deadline_at = 0;
-    node.reason = "diagnostic " + std::string(to_string(verdict)) +
-                  (detail.empty() ? "" : ": " + detail);
+    node.reason =
+        "diagnostic " + std::string(to_string(verdict)) + (detail.empty() ? "" : ": " + detail);
     const Job* job = b_.job(node.job_id);
     if (job && job->status == JobStatus::PendingHealthcheck)
       rules::conclude_diagnosis(c_, job->id);
@@ -338,8 +347,8 @@ class Rules {
     if (!live(job)) return;
     for (const Task* t : b_.tasks_of(*job)) {
       if (t->node_name != n.name || t->status != TaskStatus::InProgress || t->started) continue;
-      const std::string what = "task " + t->id + " did not start within " +
-                               rules::seconds_text(policy_.start_timeout);
+      const std::string what =
+          "task " + t->id + " did not start within " + rules::seconds_text(policy_.start_timeout);
       const std::string task_id = t->id;
       b_.edit_task(task_id).stop_requested = true;
       b_.set_status_task(task_id, TaskStatus::Terminated, what);

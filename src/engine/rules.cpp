@@ -61,8 +61,9 @@ void launch_attempt(Context c, const std::string& job_id) {
     instance_ids.push_back(node.instance_id);
 
     c.b.edit_node(node_name).job_id = job.id;
-    c.b.set_status_node(node_name, NodeStatus::Assigned,
-                        "assigned to job " + job.id + " (attempt " + std::to_string(job.retry) + ")");
+    c.b.set_status_node(
+        node_name, NodeStatus::Assigned,
+        "assigned to job " + job.id + " (attempt " + std::to_string(job.retry) + ")");
 
     // The job's identity travels with every attempt: torchrun-style names and SHEPHERD_*.
     nlohmann::json env = def.env;
@@ -175,7 +176,8 @@ void end_job(Context c, const std::string& job_id, JobStatus final_status,
   stop_running_tasks(c, job_id, reason);
   const Job job = *c.b.job(job_id);
   for (const auto& n : unique_nodes(job))
-    release_node(c, n, job_id, "released by job " + job_id + " (" + std::string(to_string(final_status)) + ")");
+    release_node(c, n, job_id,
+                 "released by job " + job_id + " (" + std::string(to_string(final_status)) + ")");
 }
 
 void fail_job(Context c, const std::string& job_id, const std::string& reason) {
@@ -205,7 +207,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
   for (const auto& name : unique_nodes(job)) {
     const Node* n = c.b.node(name);
     if (!n || n->job_id != job_id) continue;
-    if (diagnosing(*n) && !n->operation_id.empty()) return;          // still running
+    if (diagnosing(*n) && !n->operation_id.empty()) return;               // still running
     if (n->status == NodeStatus::Unknown && n->needs_diagnostic) return;  // not back yet
     if (!diagnosing(*n)) continue;
     (n->last_verdict == Verdict::Pass ? passed : faulty).push_back(name);

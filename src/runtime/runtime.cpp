@@ -8,10 +8,15 @@ namespace shepherd {
 
 Runtime::Runtime(Store& store, ClusterDriver& driver, Notifier& notifier, Engine engine,
                  RuntimeHooks hooks)
-    : store_(store), driver_(driver), notifier_(notifier), engine_(std::move(engine)),
+    : store_(store),
+      driver_(driver),
+      notifier_(notifier),
+      engine_(std::move(engine)),
       hooks_(std::move(hooks)) {}
 
-void Runtime::start() { reload(); }
+void Runtime::start() {
+  reload();
+}
 
 void Runtime::reload() {
   cache_ = Snapshot{};
@@ -26,7 +31,9 @@ Outcome Runtime::apply(const Event& event) {
   return flush().back();
 }
 
-void Runtime::enqueue(Event event) { queue_.push_back(std::move(event)); }
+void Runtime::enqueue(Event event) {
+  queue_.push_back(std::move(event));
+}
 
 Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
                              std::set<std::string>& keys) {

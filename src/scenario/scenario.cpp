@@ -270,7 +270,11 @@ void Parser::expect(const Field& f, Expectations& e) const {
 std::string error_text(const std::string& file, int line, const std::string& path,
                        const std::string& problem) {
   std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line);
+  if (line >
+      0) {  // appended piecewise: GCC 12 at -O3 warns falsely on ":" + to_string (bug 105329)
+    out += ':';
+    out += std::to_string(line);
+  }
   out += ": ";
   if (!path.empty()) out += path + ": ";
   return out + problem;

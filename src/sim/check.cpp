@@ -16,8 +16,8 @@ std::vector<std::string> check_expectations(const Expectations& expect,
   for (const auto& [node, status] : expect.nodes)
     compare("nodes." + node, report["nodes"].value(node, nlohmann::json(nullptr)), status);
   for (const auto& [job, retry] : expect.job_retries)
-    compare("job_retries." + job, report["jobs"].value(job, nlohmann::json{{"retry", nullptr}})["retry"],
-            retry);
+    compare("job_retries." + job,
+            report["jobs"].value(job, nlohmann::json{{"retry", nullptr}})["retry"], retry);
   if (expect.notifications)
     compare("notifications", report["notifications"].size(), *expect.notifications);
   const auto& stats = report["stats"];

@@ -7,5 +7,6 @@
 
 namespace shepherd {
 // Compares a simulation report with the scenario's `expect:` block; returns one line per mismatch.
-std::vector<std::string> check_expectations(const Expectations& expect, const nlohmann::json& report);
+std::vector<std::string> check_expectations(const Expectations& expect,
+                                            const nlohmann::json& report);
 }  // namespace shepherd

@@ -13,15 +13,18 @@ nlohmann::json Simulation::report() const {
   double productive = 0, held = 0;  // node-seconds, for the effective training time ratio
   const TimeMs end = now_;
   for (const auto& [id, job] : s.jobs()) {
-    jobs[id] = {{"status", to_string(job.status)}, {"retry", job.retry},
-                {"nodes", job.assigned_nodes}, {"reason", job.reason}};
+    jobs[id] = {{"status", to_string(job.status)},
+                {"retry", job.retry},
+                {"nodes", job.assigned_nodes},
+                {"reason", job.reason}};
     auto work = work_done_.find(id);
     double done = work == work_done_.end() ? 0.0 : work->second;
     if (auto since = running_since_.find(id); since != running_since_.end())
       done += static_cast<double>(end - since->second) / 1000.0;
     auto ended = ended_at_.find(id);
-    const double wall = static_cast<double>((ended == ended_at_.end() ? end : ended->second) -
-                                            job.job_timestamp) / 1000.0;
+    const double wall =
+        static_cast<double>((ended == ended_at_.end() ? end : ended->second) - job.job_timestamp) /
+        1000.0;
     productive += std::min(done, job.task_definition.runtime_seconds) * job.num_nodes;
     held += wall * job.num_nodes;
   }
@@ -29,14 +32,19 @@ nlohmann::json Simulation::report() const {
   std::map<std::string, const Task*> ordered;
   for (const auto& [id, task] : s.tasks()) ordered[id] = &task;
   for (const auto& [id, t] : ordered) {
-    tasks.push_back({{"id", id}, {"job", t->job_id}, {"node", t->node_name},
-                     {"node_index", t->node_index}, {"attempt", t->retry},
+    tasks.push_back({{"id", id},
+                     {"job", t->job_id},
+                     {"node", t->node_name},
+                     {"node_index", t->node_index},
+                     {"attempt", t->retry},
                      {"status", to_string(t->status)},
                      {"exit_code", t->exit_code ? json(*t->exit_code) : json(nullptr)}});
   }
   json notifications = json::array();
   for (const auto& n : notifications_->sent())
-    notifications.push_back({{"t", n.at / 1000.0}, {"kind", n.kind}, {"job", n.job},
+    notifications.push_back({{"t", n.at / 1000.0},
+                             {"kind", n.kind},
+                             {"job", n.job},
                              {"node", n.nodes.empty() ? "" : n.nodes.front()},
                              {"reason", n.reason}});
   auto count = [this](const char* kind) {
@@ -51,9 +59,9 @@ nlohmann::json Simulation::report() const {
                 {"duplicate_events", runtime_->counters().duplicates},
                 {"virtual_seconds", end / 1000.0},
                 {"ettr", held > 0 ? productive / held : 0.0}};
-  return {{"jobs", jobs}, {"nodes", nodes}, {"tasks", tasks}, {"timeline", timeline_},
-          {"actions", actions_}, {"notifications", notifications}, {"stats", stats},
-          {"rejected", rejected_}};
+  return {{"jobs", jobs},          {"nodes", nodes},       {"tasks", tasks},
+          {"timeline", timeline_}, {"actions", actions_},  {"notifications", notifications},
+          {"stats", stats},        {"rejected", rejected_}};
 }
 
 std::string Simulation::timeline_text() const {

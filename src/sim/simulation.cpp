@@ -5,8 +5,8 @@
 
 namespace shepherd {
 namespace {
-constexpr TimeMs kStopDelay = 1000;       // a stopped process takes a second to exit
-constexpr TimeMs kFaultExitDelay = 10000; // a task on a broken GPU dies soon after it starts
+constexpr TimeMs kStopDelay = 1000;        // a stopped process takes a second to exit
+constexpr TimeMs kFaultExitDelay = 10000;  // a task on a broken GPU dies soon after it starts
 }  // namespace
 
 Simulation::Simulation(Scenario scenario, SimOptions options)
@@ -23,8 +23,8 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
                         {"kind", to_string(a.kind)},
                         {"target", a.node.empty() ? a.job_id : a.node}});
   };
-  runtime_ = std::make_unique<Runtime>(*store_, *this, *notifier_,
-                                       Engine(scenario_.policy, "sim"), std::move(hooks));
+  runtime_ = std::make_unique<Runtime>(*store_, *this, *notifier_, Engine(scenario_.policy, "sim"),
+                                       std::move(hooks));
   runtime_->start();
   for (const auto& name : scenario_.cluster.nodes) {
     nodes_[name];
@@ -38,7 +38,8 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
       if (o.rejection && o.rejection->code == "conflict" && o.rejection->field != "job_id")
         waiting_jobs_.emplace_back(job, def);  // waits for free nodes
       else if (o.rejection)
-        rejected_.push_back({{"t", now_ / 1000.0}, {"job", job.id}, {"error", o.rejection->message}});
+        rejected_.push_back(
+            {{"t", now_ / 1000.0}, {"job", job.id}, {"error", o.rejection->message}});
     });
   for (const auto& e : scenario_.events) at(seconds(e.at), [this, e] { inject(e); });
   settle(0);  // the nodes are registered before anyone can ask
@@ -126,8 +127,8 @@ double Simulation::remaining_work(const std::string& job_id) const {
   const Job* job = runtime_->state().job(job_id);
   if (!job) return 0;
   auto done = work_done_.find(job_id);
-  return std::max(0.0, job->task_definition.runtime_seconds -
-                           (done == work_done_.end() ? 0.0 : done->second));
+  return std::max(
+      0.0, job->task_definition.runtime_seconds - (done == work_done_.end() ? 0.0 : done->second));
 }
 
 void Simulation::inject(const ScenarioEvent& e) {
@@ -153,14 +154,19 @@ void Simulation::inject(const ScenarioEvent& e) {
       if (task && (e.job.empty() || task->job_id == e.job))
         task_exits(e.node, running, e.exit_code, 0);
       break;
-    case K::RebootHang: n.reboot_hangs = true; break;
-    case K::DiagHang: n.diag_hangs = true; break;
+    case K::RebootHang:
+      n.reboot_hangs = true;
+      break;
+    case K::DiagHang:
+      n.diag_hangs = true;
+      break;
     case K::AgentLost: {
       n.lost = true;
       const std::string name = e.node;
       at(now_ + seconds(scenario_.policy.heartbeat_timeout), [this, name] {
         if (nodes_[name].lost)  // the controller's heartbeat monitor gives up on it
-          runtime_->enqueue(Event{"lost:" + name + ":" + std::to_string(now_), now_, NodeLost{name}});
+          runtime_->enqueue(
+              Event{"lost:" + name + ":" + std::to_string(now_), now_, NodeLost{name}});
       });
       if (e.duration > 0)
         at(now_ + seconds(e.duration), [this, name] {
@@ -171,15 +177,17 @@ void Simulation::inject(const ScenarioEvent& e) {
         });
       break;
     }
-    case K::StopJob: break;
+    case K::StopJob:
+      break;
   }
 }
 
 Outcome Simulation::submit(const JobSpec& job, const TaskDefinition& definition) {
   TaskDefinition def = definition;
   if (def.runtime_seconds <= 0) def.runtime_seconds = job.runtime;
-  return runtime_->apply(Event{"submit:" + job.id + ":" + std::to_string(++event_seq_), now_,
-                               JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def}});
+  return runtime_->apply(
+      Event{"submit:" + job.id + ":" + std::to_string(++event_seq_), now_,
+            JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def}});
 }
 
 Outcome Simulation::stop(const std::string& job_id, const std::string& who) {
@@ -204,16 +212,20 @@ void Simulation::execute(const Action& a) {
   seen_actions_.insert(a.id);
   ++action_counts_[std::string(to_string(a.kind))];
   switch (a.kind) {
-    case ActionKind::StartTask: return start_task(a);
+    case ActionKind::StartTask:
+      return start_task(a);
     case ActionKind::StopTask:
       if (n.task_id == a.task_id) {
         const std::string node = a.node, task = a.task_id;
         at(now_ + kStopDelay, [this, node, task] { task_exits(node, task, 143, 15); });
       }
       return;
-    case ActionKind::RunDiagnostic: return diagnose(a);
-    case ActionKind::Reboot: return reboot(a);
-    case ActionKind::Notify: return;
+    case ActionKind::RunDiagnostic:
+      return diagnose(a);
+    case ActionKind::Reboot:
+      return reboot(a);
+    case ActionKind::Notify:
+      return;
   }
 }
 
@@ -265,8 +277,12 @@ void Simulation::reboot(const Action& a) {
 }
 
 void Simulation::note_transition(const Transition& t) {
-  timeline_.push_back({{"t", t.at / 1000.0}, {"kind", t.entity}, {"id", t.id},
-                       {"from", t.from}, {"to", t.to}, {"reason", t.reason}});
+  timeline_.push_back({{"t", t.at / 1000.0},
+                       {"kind", t.entity},
+                       {"id", t.id},
+                       {"from", t.from},
+                       {"to", t.to},
+                       {"reason", t.reason}});
   if (t.entity == "node" && t.to == "AVAILABLE") node_freed_ = true;
   if (t.entity == "job") {
     if (t.to == "PENDING_HEALTHCHECK" && !failed_at_.count(t.id)) failed_at_[t.id] = t.at;

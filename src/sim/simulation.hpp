@@ -57,7 +57,7 @@ class Simulation final : public ClusterDriver {
     bool gpu_broken = false, persistent = false, reboot_hangs = false, diag_hangs = false;
     bool lost = false, down = false;
     int boots = 0;
-    std::string task_id;  // the task process running there
+    std::string task_id;          // the task process running there
     std::vector<EventBody> held;  // reports made while unreachable, sent on return
   };
   struct Item {

@@ -68,13 +68,18 @@ TEST_F(DevApiTest, BadInputNamesTheField) {
   EXPECT_EQ(post("/api/jobs", R"({"id":"x","nodes":["nope"]})", 404)["error"]["field"], "nodes[0]");
   EXPECT_EQ(post("/api/jobs", R"({"id":"x","nodes":9})", 409)["error"]["field"], "nodes");
   EXPECT_EQ(post("/api/jobs", R"({"id":"x y","nodes":1})", 400)["error"]["field"], "job_id");
-  EXPECT_EQ(post("/api/jobs", R"({"id":"x","nodes":1,"runtime":-1})", 400)["error"]["field"], "runtime");
+  EXPECT_EQ(post("/api/jobs", R"({"id":"x","nodes":1,"runtime":-1})", 400)["error"]["field"],
+            "runtime");
   post("/api/jobs", R"({"id":"x","nodes":1})", 201);
   EXPECT_EQ(post("/api/jobs", R"({"id":"x","nodes":1})", 409)["error"]["field"], "job_id");
   EXPECT_EQ(post("/api/jobs/none/stop", "", 404)["error"]["code"], "not_found");
-  EXPECT_EQ(post("/api/faults", R"({"fault":"meteor","node":"node-1"})", 400)["error"]["field"], "fault");
-  EXPECT_EQ(post("/api/faults", R"({"fault":"gpu","node":"node-9"})", 404)["error"]["field"], "node");
-  EXPECT_EQ(post("/api/faults", R"({"fault":"exit_code","node":"node-1","code":999})", 400)["error"]["field"], "code");
+  EXPECT_EQ(post("/api/faults", R"({"fault":"meteor","node":"node-1"})", 400)["error"]["field"],
+            "fault");
+  EXPECT_EQ(post("/api/faults", R"({"fault":"gpu","node":"node-9"})", 404)["error"]["field"],
+            "node");
+  EXPECT_EQ(post("/api/faults", R"({"fault":"exit_code","node":"node-1","code":999})",
+                 400)["error"]["field"],
+            "code");
   auto res = client_->Get("/api/timeline?since=abc");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);

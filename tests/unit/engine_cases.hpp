@@ -163,7 +163,7 @@ inline void heartbeat_loss_of_running_node_recovers_on_return(EngineHarness& h) 
   EXPECT_EQ(h.task("j", 1).status, T::Terminated);
   EXPECT_EQ(h.node_status("node-1"), N::Assigned);
   EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 0u);  // cannot diagnose what cannot be reached
-  h.rebooted("node-2", "boot-a");                      // heartbeats resume
+  h.rebooted("node-2", "boot-a");                     // heartbeats resume
   EXPECT_EQ(h.node_status("node-2"), N::Pending);
   EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 1u);
   h.diag("node-2", Verdict::Fail);
@@ -251,9 +251,9 @@ inline void two_tasks_failing_at_once_one_recovery(EngineHarness& h) {
   h.add_nodes(3);
   h.run("j", {"node-1", "node-2", "node-3"});
   h.exit("j", 0, 1);
-  h.exit("j", 1, 1);                  // failed on its own, not from our stop
-  h.exit("j", 2, 143, 15);            // our stop's result
-  h.exit("j", 1, 1);                  // a repeat
+  h.exit("j", 1, 1);                                  // failed on its own, not from our stop
+  h.exit("j", 2, 143, 15);                            // our stop's result
+  h.exit("j", 1, 1);                                  // a repeat
   EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 2u);  // node-1 and node-2, once each
   EXPECT_EQ(h.node_status("node-3"), N::Assigned);
   h.diag("node-1", Verdict::Fail);

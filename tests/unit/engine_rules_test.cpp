@@ -19,9 +19,14 @@ struct NamedCase {
   Case run;
 };
 
-void PrintTo(const NamedCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const NamedCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-#define CASE(fn) NamedCase{#fn, &fn}
+#define CASE(fn) \
+  NamedCase {    \
+#fn, &fn     \
+  }
 const NamedCase kCases[] = {
     CASE(rule1_all_tasks_exit_0_completes_job),
     CASE(rule2_exit_1_stops_peers_and_diagnoses_failed_node),
@@ -71,7 +76,8 @@ INSTANTIATE_TEST_SUITE_P(Rules, EngineCase, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 template <typename E>
-void check_table(const char* entity, std::initializer_list<E> all, const std::set<std::string>& seen) {
+void check_table(const char* entity, std::initializer_list<E> all,
+                 const std::set<std::string>& seen) {
   for (E from : all)
     for (E to : all) {
       const std::string key = std::string(entity) + ":" + std::string(to_string(from)) + ">" +
@@ -90,11 +96,15 @@ TEST(TransitionTables, EveryLegalTransitionIsExercisedAndNoOtherIsWritten) {
     c.run(h);
     seen.insert(h.transitions.begin(), h.transitions.end());
   }
-  check_table("job", {J::InProgress, J::PendingHealthcheck, J::PendingRestart, J::Restarting,
-                      J::Complete, J::Failed, J::UserStopped}, seen);
+  check_table("job",
+              {J::InProgress, J::PendingHealthcheck, J::PendingRestart, J::Restarting, J::Complete,
+               J::Failed, J::UserStopped},
+              seen);
   check_table("task", {T::InProgress, T::Complete, T::Terminated}, seen);
-  check_table("node", {N::Available, N::Unknown, N::Assigned, N::InProgress, N::Pending,
-                       N::PendingHealthcheck, N::Rebooting, N::Failed}, seen);
+  check_table("node",
+              {N::Available, N::Unknown, N::Assigned, N::InProgress, N::Pending,
+               N::PendingHealthcheck, N::Rebooting, N::Failed},
+              seen);
 }
 
 TEST(TransitionTables, TerminalStatesHaveNoExit) {
@@ -107,8 +117,8 @@ TEST(TransitionTables, TerminalStatesHaveNoExit) {
 }
 
 TEST(TransitionTables, StatusNamesRoundTrip) {
-  for (J s : {J::InProgress, J::PendingHealthcheck, J::PendingRestart, J::Restarting,
-              J::Complete, J::Failed, J::UserStopped})
+  for (J s : {J::InProgress, J::PendingHealthcheck, J::PendingRestart, J::Restarting, J::Complete,
+              J::Failed, J::UserStopped})
     EXPECT_EQ(parse_job_status(to_string(s)), s);
   for (N s : {N::Available, N::Unknown, N::Assigned, N::InProgress, N::Pending,
               N::PendingHealthcheck, N::Rebooting, N::Failed})
