@@ -217,10 +217,7 @@ class Rules {
     for (const Task* t : b_.tasks_of(*job)) {
       if (t->node_name != e.node || t->status != TaskStatus::InProgress) continue;
       const std::string what = "node " + e.node + " lost while running task " + t->id;
-      const std::string task_id = t->id;
-      b_.edit_task(task_id).stop_requested = true;  // delivered when the node is reachable again
-      b_.set_status_task(task_id, TaskStatus::Terminated, what);
-      b_.add_action(ActionKind::StopTask, e.node, job->id, task_id).payload = {{"reason", what}};
+      rules::stop_task(c_, t->id, what);  // the process may live on behind a partition
       node.needs_diagnostic = true;
       rules::begin_recovery(c_, job->id, e.node, what, "node_lost");
       return;
@@ -349,10 +346,7 @@ class Rules {
       if (t->node_name != n.name || t->status != TaskStatus::InProgress || t->started) continue;
       const std::string what =
           "task " + t->id + " did not start within " + rules::seconds_text(policy_.start_timeout);
-      const std::string task_id = t->id;
-      b_.edit_task(task_id).stop_requested = true;
-      b_.set_status_task(task_id, TaskStatus::Terminated, what);
-      b_.add_action(ActionKind::StopTask, n.name, job->id, task_id).payload = {{"reason", what}};
+      rules::stop_task(c_, t->id, what);
       return rules::begin_recovery(c_, job->id, n.name, what);
     }
   }

@@ -91,14 +91,20 @@ void launch_attempt(Context c, const std::string& job_id) {
   e.submitted_instance_ids = instance_ids;
 }
 
+void stop_task(Context c, const std::string& task_id, const std::string& reason) {
+  Task& t = c.b.edit_task(task_id);
+  t.stop_requested = true;
+  const std::string node = t.node_name, job_id = t.job_id;
+  c.b.set_status_task(task_id, TaskStatus::Terminated, reason);
+  c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload = {{"reason", reason}};
+}
+
 void stop_running_tasks(Context c, const std::string& job_id, const std::string& reason) {
   const Job job = *c.b.job(job_id);
   for (const Task* t : c.b.tasks_of(job)) {
     if (t->status != TaskStatus::InProgress) continue;
     const std::string task_id = t->id, node = t->node_name;
-    c.b.edit_task(task_id).stop_requested = true;
-    c.b.set_status_task(task_id, TaskStatus::Terminated, reason);
-    c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload = {{"reason", reason}};
+    stop_task(c, task_id, reason);
     const Node* n = c.b.node(node);
     if (n && n->job_id == job_id && n->status == NodeStatus::InProgress)
       c.b.set_status_node(node, NodeStatus::Assigned, "held for job " + job_id + "'s recovery");

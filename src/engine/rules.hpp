@@ -21,6 +21,8 @@ void release_node(Context c, const std::string& node, const std::string& job_id,
                   const std::string& reason);
 void end_job(Context c, const std::string& job_id, JobStatus final_status,
              const std::string& reason);
+// Ends a running task: TERMINATED now, and a stop_task for the node (delivered when reachable).
+void stop_task(Context c, const std::string& task_id, const std::string& reason);
 void stop_running_tasks(Context c, const std::string& job_id, const std::string& reason);
 
 std::string seconds_text(double s);
