@@ -51,31 +51,28 @@ Node& DecisionBuilder::edit_node(const std::string& name) {
   return edit(nodes_, snapshot_.node(name), name, "node");
 }
 
+template <typename Record>
+Record& DecisionBuilder::create(std::unordered_map<std::string, Record>& changed, Record record,
+                                const std::string& id, const char* what) {
+  record.created_at = record.updated_at = now();
+  record.version = 0;
+  order_.push_back(std::string(1, what[0]) + ":" + id);
+  decision_.transitions.push_back(
+      {what, id, "", std::string(to_string(record.status)), record.reason, now()});
+  return changed.insert_or_assign(id, std::move(record)).first->second;
+}
+
 Job& DecisionBuilder::create_job(Job job) {
-  job.created_at = job.updated_at = now();
-  job.version = 0;
-  order_.push_back("j:" + job.id);
-  decision_.transitions.push_back(
-      {"job", job.id, "", std::string(to_string(job.status)), job.reason, now()});
-  return jobs_.insert_or_assign(job.id, std::move(job)).first->second;
+  const std::string id = job.id;
+  return create(jobs_, std::move(job), id, "job");
 }
-
 Task& DecisionBuilder::create_task(Task task) {
-  task.created_at = task.updated_at = now();
-  task.version = 0;
-  order_.push_back("t:" + task.id);
-  decision_.transitions.push_back(
-      {"task", task.id, "", std::string(to_string(task.status)), task.reason, now()});
-  return tasks_.insert_or_assign(task.id, std::move(task)).first->second;
+  const std::string id = task.id;
+  return create(tasks_, std::move(task), id, "task");
 }
-
 Node& DecisionBuilder::create_node(Node node) {
-  node.created_at = node.updated_at = now();
-  node.version = 0;
-  order_.push_back("n:" + node.name);
-  decision_.transitions.push_back(
-      {"node", node.name, "", std::string(to_string(node.status)), node.reason, now()});
-  return nodes_.insert_or_assign(node.name, std::move(node)).first->second;
+  const std::string id = node.name;
+  return create(nodes_, std::move(node), id, "node");
 }
 
 namespace {

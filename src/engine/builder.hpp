@@ -51,6 +51,9 @@ class DecisionBuilder {
 
  private:
   template <typename Record>
+  Record& create(std::unordered_map<std::string, Record>& changed, Record record,
+                 const std::string& id, const char* what);
+  template <typename Record>
   Record& edit(std::unordered_map<std::string, Record>& changed, const Record* current,
                const std::string& id, const char* what);
 
