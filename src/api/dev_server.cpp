@@ -130,7 +130,7 @@ void DevServer::routes() {
   s.Get("/api/jobs", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(mu_);
     json out = json::array();
-    for (const auto& [id, job] : sim_->runtime().state().jobs()) out.push_back(api::to_json(job));
+    for (const Job* job : sim_->runtime().state().jobs_by_id()) out.push_back(api::to_json(*job));
     reply(res, 200, out);
   });
   s.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -147,16 +147,15 @@ void DevServer::routes() {
   });
   s.Get("/api/tasks", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(mu_);
-    std::map<std::string, json> ordered;
-    for (const auto& [id, t] : sim_->runtime().state().tasks()) ordered[id] = api::to_json(t);
     json out = json::array();
-    for (auto& [id, t] : ordered) out.push_back(std::move(t));
+    for (const Task* t : sim_->runtime().state().tasks_by_id()) out.push_back(api::to_json(*t));
     reply(res, 200, out);
   });
   s.Get("/api/nodes", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(mu_);
     json out = json::array();
-    for (const auto& [n, node] : sim_->runtime().state().nodes()) out.push_back(api::to_json(node));
+    for (const Node* node : sim_->runtime().state().nodes_by_name())
+      out.push_back(api::to_json(*node));
     reply(res, 200, out);
   });
   s.Get("/api/timeline", [this](const httplib::Request& req, httplib::Response& res) {

@@ -16,6 +16,11 @@ constexpr std::array<std::pair<ActionKind, std::string_view>, 5> kActionNames{{
 }};
 }  // namespace
 
+nlohmann::json payload_json(const Action& action) {
+  auto p = nlohmann::json::parse(action.payload, nullptr, /*allow_exceptions=*/false);
+  return p.is_object() ? p : nlohmann::json::object();
+}
+
 std::string_view to_string(ActionKind k) {
   for (const auto& [v, n] : kActionNames)
     if (v == k) return n;

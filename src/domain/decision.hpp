@@ -20,9 +20,15 @@ struct Action {
   std::string node;
   std::string job_id;
   std::string task_id;
-  nlohmann::json payload = nlohmann::json::object();
+  // The body the driver or the notification receiver gets: the text of a JSON object. Kept as
+  // text from the engine to the wire, so the outbox stores it and the dispatcher sends it unparsed.
+  std::string payload = "{}";
   TimeMs created_at = 0;
 };
+
+// The payload as JSON; an empty object when it is not a JSON object (it comes from the store: a
+// reader is lenient with it rather than fail an action forever).
+nlohmann::json payload_json(const Action& action);
 
 // Notification kinds (payload "kind").
 inline constexpr std::string_view kNotifyJobFailed = "job_failed";

@@ -41,21 +41,59 @@ std::vector<std::string> Snapshot::available_nodes(std::size_t limit) const {
   return out;
 }
 
-void Snapshot::put(const Job& job) {
-  jobs_[job.id] = job;
+namespace {
+template <typename Record>
+std::vector<const Record*> ordered(const std::unordered_map<std::string, Record>& records) {
+  std::vector<std::pair<const std::string*, const Record*>> keyed;
+  keyed.reserve(records.size());
+  for (const auto& [id, r] : records) keyed.emplace_back(&id, &r);
+  std::sort(keyed.begin(), keyed.end(),
+            [](const auto& a, const auto& b) { return *a.first < *b.first; });
+  std::vector<const Record*> out;
+  out.reserve(keyed.size());
+  for (const auto& [id, r] : keyed) out.push_back(r);
+  return out;
+}
+}  // namespace
+
+std::vector<const Job*> Snapshot::jobs_by_id() const {
+  return ordered(jobs_);
+}
+std::vector<const Node*> Snapshot::nodes_by_name() const {
+  return ordered(nodes_);
+}
+std::vector<const Task*> Snapshot::tasks_by_id() const {
+  return ordered(tasks_);
 }
 
-void Snapshot::put(const Task& task) {
-  auto [it, inserted] = tasks_.insert_or_assign(task.id, task);
-  if (inserted) task_ids_by_job_[task.job_id].push_back(task.id);
+void Snapshot::put(Job job) {
+  auto it = jobs_.find(job.id);
+  if (it == jobs_.end())
+    jobs_.emplace(job.id, std::move(job));
+  else
+    it->second = std::move(job);
 }
 
-void Snapshot::put(const Node& node) {
-  nodes_[node.name] = node;
+void Snapshot::put(Task task) {
+  auto it = tasks_.find(task.id);
+  if (it != tasks_.end()) {
+    it->second = std::move(task);
+    return;
+  }
+  task_ids_by_job_[task.job_id].push_back(task.id);
+  tasks_.emplace(task.id, std::move(task));
+}
+
+void Snapshot::put(Node node) {
   if (node.status == NodeStatus::Available && node.job_id.empty())
     available_.insert(node.name);
   else
     available_.erase(node.name);
+  auto it = nodes_.find(node.name);
+  if (it == nodes_.end())
+    nodes_.emplace(node.name, std::move(node));
+  else
+    it->second = std::move(node);
 }
 
 }  // namespace shepherd

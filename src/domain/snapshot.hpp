@@ -1,5 +1,4 @@
 #pragma once
-#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -22,17 +21,24 @@ class Snapshot {
   // Free AVAILABLE nodes, in name order, at most `limit`.
   std::vector<std::string> available_nodes(std::size_t limit) const;
 
-  void put(const Job& job);
-  void put(const Task& task);
-  void put(const Node& node);
+  void put(Job job);
+  void put(Task task);
+  void put(Node node);
 
-  const std::map<std::string, Job>& jobs() const { return jobs_; }
-  const std::map<std::string, Node>& nodes() const { return nodes_; }
+  // In no particular order: sort where the order shows (reports, API answers).
+  const std::unordered_map<std::string, Job>& jobs() const { return jobs_; }
+  const std::unordered_map<std::string, Node>& nodes() const { return nodes_; }
   const std::unordered_map<std::string, Task>& tasks() const { return tasks_; }
 
+  // The same, ordered by id or name.
+  std::vector<const Job*> jobs_by_id() const;
+  std::vector<const Node*> nodes_by_name() const;
+  std::vector<const Task*> tasks_by_id() const;
+
  private:
-  std::map<std::string, Job> jobs_;
-  std::map<std::string, Node> nodes_;
+  // Hash maps: the engine looks records up by id on every decision.
+  std::unordered_map<std::string, Job> jobs_;
+  std::unordered_map<std::string, Node> nodes_;
   std::unordered_map<std::string, Task> tasks_;
   std::unordered_map<std::string, std::vector<std::string>> task_ids_by_job_;
   std::set<std::string> available_;

@@ -7,36 +7,54 @@ namespace shepherd {
 DecisionBuilder::DecisionBuilder(const Snapshot& snapshot, const Event& event)
     : snapshot_(snapshot), event_(event) {}
 
+namespace {
+const std::string& id_of(const Job& r) {
+  return r.id;
+}
+const std::string& id_of(const Task& r) {
+  return r.id;
+}
+const std::string& id_of(const Node& r) {
+  return r.name;
+}
+}  // namespace
+
+template <typename Record>
+const Record* DecisionBuilder::Written<Record>::find(const std::string& id) const {
+  auto it = by_id.find(id);
+  return it == by_id.end() ? nullptr : it->second;
+}
+
 const Job* DecisionBuilder::job(const std::string& id) const {
-  auto it = jobs_.find(id);
-  return it != jobs_.end() ? &it->second : snapshot_.job(id);
+  const Job* j = jobs_.find(id);
+  return j ? j : snapshot_.job(id);
 }
 
 const Task* DecisionBuilder::task(const std::string& id) const {
-  auto it = tasks_.find(id);
-  return it != tasks_.end() ? &it->second : snapshot_.task(id);
+  const Task* t = tasks_.find(id);
+  return t ? t : snapshot_.task(id);
 }
 
 const Node* DecisionBuilder::node(const std::string& name) const {
-  auto it = nodes_.find(name);
-  return it != nodes_.end() ? &it->second : snapshot_.node(name);
+  const Node* n = nodes_.find(name);
+  return n ? n : snapshot_.node(name);
 }
 
 std::vector<const Task*> DecisionBuilder::tasks_of(const Job& job) const {
   std::vector<const Task*> out;
+  out.reserve(job.submitted_task_ids.size());
   for (const auto& id : job.submitted_task_ids)
     if (const Task* t = task(id)) out.push_back(t);
   return out;
 }
 
 template <typename Record>
-Record& DecisionBuilder::edit(std::unordered_map<std::string, Record>& changed,
-                              const Record* current, const std::string& id, const char* what) {
-  auto it = changed.find(id);
-  if (it != changed.end()) return it->second;
+Record& DecisionBuilder::edit(Written<Record>& written, const Record* current,
+                              const std::string& id, const char* what) {
+  if (auto it = written.by_id.find(id); it != written.by_id.end()) return *it->second;
   if (!current) throw std::logic_error(std::string("engine edits a missing ") + what + " " + id);
-  order_.push_back(std::string(1, what[0]) + ":" + id);
-  Record& copy = changed.emplace(id, *current).first->second;
+  Record& copy = *written.records.emplace_back(std::make_unique<Record>(*current));
+  written.by_id.emplace(id_of(copy), &copy);
   copy.updated_at = now();
   return copy;
 }
@@ -52,27 +70,26 @@ Node& DecisionBuilder::edit_node(const std::string& name) {
 }
 
 template <typename Record>
-Record& DecisionBuilder::create(std::unordered_map<std::string, Record>& changed, Record record,
-                                const std::string& id, const char* what) {
+Record& DecisionBuilder::create(Written<Record>& written, Record record, const char* what) {
   record.created_at = record.updated_at = now();
   record.version = 0;
-  order_.push_back(std::string(1, what[0]) + ":" + id);
   decision_.transitions.push_back(
-      {what, id, "", std::string(to_string(record.status)), record.reason, now()});
-  return changed.insert_or_assign(id, std::move(record)).first->second;
+      {what, id_of(record), "", std::string(to_string(record.status)), record.reason, now()});
+  if (written.by_id.count(id_of(record)))
+    throw std::logic_error(std::string("engine creates ") + what + " " + id_of(record) + " twice");
+  Record& created = *written.records.emplace_back(std::make_unique<Record>(std::move(record)));
+  written.by_id.emplace(id_of(created), &created);
+  return created;
 }
 
 Job& DecisionBuilder::create_job(Job job) {
-  const std::string id = job.id;
-  return create(jobs_, std::move(job), id, "job");
+  return create(jobs_, std::move(job), "job");
 }
 Task& DecisionBuilder::create_task(Task task) {
-  const std::string id = task.id;
-  return create(tasks_, std::move(task), id, "task");
+  return create(tasks_, std::move(task), "task");
 }
 Node& DecisionBuilder::create_node(Node node) {
-  const std::string id = node.name;
-  return create(nodes_, std::move(node), id, "node");
+  return create(nodes_, std::move(node), "node");
 }
 
 namespace {
@@ -138,8 +155,13 @@ void DecisionBuilder::notify(std::string_view kind, const std::string& job_id,
                              const std::vector<std::string>& nodes, const std::string& reason,
                              int attempt) {
   Action& a = add_action(ActionKind::Notify, nodes.empty() ? "" : nodes.front(), job_id);
-  a.payload = {
-      {"kind", kind}, {"job", job_id}, {"nodes", nodes}, {"reason", reason}, {"attempt", attempt}};
+  a.payload = nlohmann::json{
+      {"kind", kind},
+      {"job", job_id},
+      {"nodes", nodes},
+      {"reason", reason},
+      {"attempt",
+       attempt}}.dump();
 }
 
 void DecisionBuilder::reject(std::string code, std::string field, std::string message) {
@@ -156,20 +178,13 @@ Decision DecisionBuilder::finish() {
     refused.rejection = std::move(decision_.rejection);
     return refused;
   }
-  for (const auto& key : order_) {
-    const std::string id = key.substr(2);
-    switch (key[0]) {
-      case 'j':
-        decision_.jobs.push_back(jobs_.at(id));
-        break;
-      case 't':
-        decision_.tasks.push_back(tasks_.at(id));
-        break;
-      case 'n':
-        decision_.nodes.push_back(nodes_.at(id));
-        break;
-    }
-  }
+  auto take = [](auto& written, auto& out) {
+    out.reserve(written.records.size());
+    for (auto& r : written.records) out.push_back(std::move(*r));
+  };
+  take(jobs_, decision_.jobs);
+  take(tasks_, decision_.tasks);
+  take(nodes_, decision_.nodes);
   return std::move(decision_);
 }
 

@@ -1,5 +1,7 @@
 #pragma once
+#include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "domain/decision.hpp"
@@ -14,6 +16,9 @@ namespace shepherd {
 class DecisionBuilder {
  public:
   DecisionBuilder(const Snapshot& snapshot, const Event& event);
+
+  // A record read here stays valid for the builder's life. It shows this decision's later changes
+  // only if the decision had already written the record when it was read.
 
   const Job* job(const std::string& id) const;
   const Task* task(const std::string& id) const;
@@ -50,19 +55,26 @@ class DecisionBuilder {
   Decision finish();
 
  private:
+  // The records one kind this decision wrote, in first-write order (which keeps output
+  // deterministic). Each is heap-held so a reference the rules hold stays valid as others are
+  // added.
   template <typename Record>
-  Record& create(std::unordered_map<std::string, Record>& changed, Record record,
-                 const std::string& id, const char* what);
+  struct Written {
+    std::vector<std::unique_ptr<Record>> records;
+    std::unordered_map<std::string_view, Record*> by_id;  // keys view the records' own ids
+    const Record* find(const std::string& id) const;
+  };
   template <typename Record>
-  Record& edit(std::unordered_map<std::string, Record>& changed, const Record* current,
-               const std::string& id, const char* what);
+  Record& create(Written<Record>& written, Record record, const char* what);
+  template <typename Record>
+  Record& edit(Written<Record>& written, const Record* current, const std::string& id,
+               const char* what);
 
   const Snapshot& snapshot_;
   const Event& event_;
-  std::unordered_map<std::string, Job> jobs_;
-  std::unordered_map<std::string, Task> tasks_;
-  std::unordered_map<std::string, Node> nodes_;
-  std::vector<std::string> order_;  // "j:id", "t:id", "n:id" in first-write order (determinism)
+  Written<Job> jobs_;
+  Written<Task> tasks_;
+  Written<Node> nodes_;
   Decision decision_;
 };
 

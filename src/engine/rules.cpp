@@ -33,14 +33,66 @@ std::string seconds_text(double s) {
   return buf;
 }
 
+namespace {
+
+// Every task of an attempt gets the same start payload except for its node index, so the shared
+// parts are serialised once (by nlohmann::json, which does the escaping) and spliced per task:
+// {"env":{<shared env>,"NODE_RANK":"i","SHEPHERD_NODE_INDEX":"i"},"node_index":i,<shared rest>}
+class StartPayloads {
+ public:
+  StartPayloads(const Job& job, const Node* first) {
+    const auto& def = job.task_definition;
+    // The job's identity travels with every attempt: torchrun-style names and SHEPHERD_*.
+    nlohmann::json env = def.env;
+    env["SHEPHERD_JOB_ID"] = job.id;
+    env["SHEPHERD_NODE_COUNT"] = std::to_string(job.num_nodes);
+    env["SHEPHERD_ATTEMPT"] = std::to_string(job.retry);
+    env["NNODES"] = std::to_string(job.num_nodes);
+    if (first && !first->ip.empty()) env["MASTER_ADDR"] = first->ip;
+    env.erase("NODE_RANK");  // set per task below, over anything the job's definition says
+    env.erase("SHEPHERD_NODE_INDEX");
+    env_ = env.dump();
+    env_.pop_back();  // the closing brace: the per-task keys follow
+    rest_ = nlohmann::json{{"node_count", job.num_nodes},
+                           {"attempt", job.retry},
+                           {"command", def.command},
+                           {"working_dir", def.working_dir},
+                           {"runtime_seconds", def.runtime_seconds}}
+                .dump();
+    rest_.front() = ',';  // the opening brace: it follows node_index
+  }
+
+  std::string for_index(int i) const {
+    const std::string index = std::to_string(i);
+    std::string out;
+    out.reserve(env_.size() + rest_.size() + 80);
+    out.append(R"({"env":)").append(env_);
+    out.append(R"(,"NODE_RANK":")").append(index);
+    out.append(R"(","SHEPHERD_NODE_INDEX":")").append(index);
+    out.append(R"("},"node_index":)").append(index).append(rest_);
+    return out;
+  }
+
+ private:
+  std::string env_, rest_;
+};
+
+}  // namespace
+
 void launch_attempt(Context c, const std::string& job_id) {
-  const Job job = *c.b.job(job_id);
+  const Job& job = *c.b.job(job_id);  // records stay put while the builder adds others
   const auto& def = job.task_definition;
+  const StartPayloads payloads(job, c.b.node(job.assigned_nodes.front()));
+  const std::string task_reason =
+      job.retry == 0 ? "submitted" : "restart attempt " + std::to_string(job.retry);
+  const std::string node_reason =
+      "assigned to job " + job.id + " (attempt " + std::to_string(job.retry) + ")";
   std::vector<std::string> task_ids, instance_ids;
-  const Node* first = c.b.node(job.assigned_nodes.front());
+  task_ids.reserve(static_cast<std::size_t>(job.num_nodes));
+  instance_ids.reserve(static_cast<std::size_t>(job.num_nodes));
   for (int i = 0; i < job.num_nodes; ++i) {
     const std::string& node_name = job.assigned_nodes[static_cast<std::size_t>(i)];
-    const Node node = *c.b.node(node_name);
+    const Node& node = *c.b.node(node_name);
     Task t;
     t.id = task_id_for(job.id, job.retry, i);
     t.node_name = node_name;
@@ -55,40 +107,22 @@ void launch_attempt(Context c, const std::string& job_id) {
     t.instance_id = node.instance_id;
     t.instance_ref = node.instance_ref;
     t.retry = job.retry;
-    t.reason = job.retry == 0 ? "submitted" : "restart attempt " + std::to_string(job.retry);
-    c.b.create_task(t);
+    t.reason = task_reason;
     task_ids.push_back(t.id);
     instance_ids.push_back(node.instance_id);
+    const Task& task = c.b.create_task(std::move(t));
 
     c.b.edit_node(node_name).job_id = job.id;
-    c.b.set_status_node(
-        node_name, NodeStatus::Assigned,
-        "assigned to job " + job.id + " (attempt " + std::to_string(job.retry) + ")");
-
-    // The job's identity travels with every attempt: torchrun-style names and SHEPHERD_*.
-    nlohmann::json env = def.env;
-    env["SHEPHERD_JOB_ID"] = job.id;
-    env["SHEPHERD_NODE_INDEX"] = std::to_string(i);
-    env["SHEPHERD_NODE_COUNT"] = std::to_string(job.num_nodes);
-    env["SHEPHERD_ATTEMPT"] = std::to_string(job.retry);
-    env["NODE_RANK"] = std::to_string(i);
-    env["NNODES"] = std::to_string(job.num_nodes);
-    if (first && !first->ip.empty()) env["MASTER_ADDR"] = first->ip;
-    Action& a = c.b.add_action(ActionKind::StartTask, node_name, job.id, t.id);
-    a.payload = {{"node_index", i},
-                 {"node_count", job.num_nodes},
-                 {"attempt", job.retry},
-                 {"command", def.command},
-                 {"env", env},
-                 {"working_dir", def.working_dir},
-                 {"runtime_seconds", def.runtime_seconds}};
+    c.b.set_status_node(node_name, NodeStatus::Assigned, node_reason);
+    Action& a = c.b.add_action(ActionKind::StartTask, node_name, job.id, task.id);
+    a.payload = payloads.for_index(i);
     Node& assigned = c.b.edit_node(node_name);  // every wait has a deadline: the start too
     assigned.operation_id = a.id;
     assigned.deadline_at = c.b.now() + seconds(c.policy.start_timeout);
   }
   Job& e = c.b.edit_job(job_id);
-  e.submitted_task_ids = task_ids;
-  e.submitted_instance_ids = instance_ids;
+  e.submitted_task_ids = std::move(task_ids);
+  e.submitted_instance_ids = std::move(instance_ids);
 }
 
 void stop_task(Context c, const std::string& task_id, const std::string& reason) {
@@ -96,11 +130,12 @@ void stop_task(Context c, const std::string& task_id, const std::string& reason)
   t.stop_requested = true;
   const std::string node = t.node_name, job_id = t.job_id;
   c.b.set_status_task(task_id, TaskStatus::Terminated, reason);
-  c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload = {{"reason", reason}};
+  c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload =
+      nlohmann::json{{"reason", reason}}.dump();
 }
 
 void stop_running_tasks(Context c, const std::string& job_id, const std::string& reason) {
-  const Job job = *c.b.job(job_id);
+  const Job& job = *c.b.job(job_id);
   for (const Task* t : c.b.tasks_of(job)) {
     if (t->status != TaskStatus::InProgress) continue;
     const std::string task_id = t->id, node = t->node_name;
@@ -116,7 +151,9 @@ void start_diagnostic(Context c, const std::string& node_name, const std::string
   if (!n || (diagnosing(*n) && !n->operation_id.empty())) return;  // one diagnostic per node
   c.b.set_status_node(node_name, NodeStatus::Pending, reason);
   Action& a = c.b.add_action(ActionKind::RunDiagnostic, node_name, n->job_id);
-  a.payload = {{"level", c.policy.diag_level}, {"timeout_seconds", c.policy.diag_timeout}};
+  a.payload =
+      nlohmann::json{{"level", c.policy.diag_level}, {"timeout_seconds", c.policy.diag_timeout}}
+          .dump();
   Node& e = c.b.edit_node(node_name);
   e.operation_id = a.id;
   e.deadline_at = c.b.now() + seconds(c.policy.diag_timeout);
@@ -180,7 +217,7 @@ void end_job(Context c, const std::string& job_id, JobStatus final_status,
   ended.recovery_started_at = 0;
   ended.recovery_cause.clear();
   stop_running_tasks(c, job_id, reason);
-  const Job job = *c.b.job(job_id);
+  const Job& job = *c.b.job(job_id);
   for (const auto& n : unique_nodes(job))
     release_node(c, n, job_id,
                  "released by job " + job_id + " (" + std::string(to_string(final_status)) + ")");
@@ -207,7 +244,7 @@ void conclude_node_alone(Context c, const std::string& node_name) {
 }
 
 void conclude_diagnosis(Context c, const std::string& job_id) {
-  const Job job = *c.b.job(job_id);
+  const Job& job = *c.b.job(job_id);
   if (job.status != JobStatus::PendingHealthcheck) return;
   std::vector<std::string> faulty, passed;
   for (const auto& name : unique_nodes(job)) {
@@ -239,11 +276,11 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
     c.b.set_status(job_id, JobStatus::PendingRestart,
                    "GPU fault on " + join(faulty) + ": rebooting");
     for (const auto& name : faulty) {
-      const Node n = *c.b.node(name);
+      const Node& n = *c.b.node(name);
       c.b.set_status_node(name, NodeStatus::Rebooting,
                           "diagnostic " + std::string(to_string(n.last_verdict)) + ": rebooting");
       Action& a = c.b.add_action(ActionKind::Reboot, name, job_id);
-      a.payload = {{"boot_id", n.boot_id}};
+      a.payload = nlohmann::json{{"boot_id", n.boot_id}}.dump();
       Node& e = c.b.edit_node(name);
       e.operation_id = a.id;
       e.deadline_at = c.b.now() + seconds(c.policy.reboot_timeout);
@@ -264,7 +301,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
 }
 
 void try_restart(Context c, const std::string& job_id) {
-  const Job job = *c.b.job(job_id);
+  const Job& job = *c.b.job(job_id);
   if (job.status != JobStatus::PendingRestart) return;
   for (const auto& name : unique_nodes(job)) {
     const Node* n = c.b.node(name);

@@ -5,7 +5,7 @@
 namespace shepherd {
 namespace {
 
-// The payload comes from the store: be lenient with it rather than fail a notification forever.
+// Lenient with the payload (see payload_json): a bad key is treated as missing.
 std::string string_at(const nlohmann::json& p, const char* key) {
   auto it = p.find(key);
   return it != p.end() && it->is_string() ? it->get<std::string>() : std::string{};
@@ -17,8 +17,7 @@ Notification from_action(const Action& action) {
   if (action.kind != ActionKind::Notify)
     throw std::invalid_argument("action " + action.id + " is " +
                                 std::string(to_string(action.kind)) + ", not notify");
-  const nlohmann::json empty = nlohmann::json::object();
-  const nlohmann::json& p = action.payload.is_object() ? action.payload : empty;
+  const nlohmann::json p = payload_json(action);
   Notification n;
   n.id = action.id;
   n.kind = string_at(p, "kind");

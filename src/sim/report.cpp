@@ -12,7 +12,9 @@ nlohmann::json Simulation::report() const {
   json jobs = json::object(), nodes = json::object(), tasks = json::array();
   double productive = 0, held = 0;  // node-seconds, for the effective training time ratio
   const TimeMs end = now_;
-  for (const auto& [id, job] : s.jobs()) {
+  for (const Job* j : s.jobs_by_id()) {  // ordered: the sums below must not depend on hashing
+    const Job& job = *j;
+    const std::string& id = job.id;
     jobs[id] = {{"status", to_string(job.status)},
                 {"retry", job.retry},
                 {"nodes", job.assigned_nodes},
@@ -29,10 +31,8 @@ nlohmann::json Simulation::report() const {
     held += wall * job.num_nodes;
   }
   for (const auto& [name, node] : s.nodes()) nodes[name] = to_string(node.status);
-  std::map<std::string, const Task*> ordered;
-  for (const auto& [id, task] : s.tasks()) ordered[id] = &task;
-  for (const auto& [id, t] : ordered) {
-    tasks.push_back({{"id", id},
+  for (const Task* t : s.tasks_by_id()) {
+    tasks.push_back({{"id", t->id},
                      {"job", t->job_id},
                      {"node", t->node_name},
                      {"node_index", t->node_index},

@@ -266,7 +266,7 @@ PendingAction read_pending_action(const SQLite::Statement& s) {
   p.action.node = r.text();
   p.action.job_id = r.text();
   p.action.task_id = r.text();
-  p.action.payload = Json::parse(r.text());
+  p.action.payload = r.text();
   p.action.created_at = r.i64();
   p.attempts = r.i32();
   p.last_error = r.text();

@@ -210,7 +210,7 @@ void SqliteStore::write(const Commit& c) {
   for (const Transition& t : d.transitions)
     run(st_->insert_transition, t.at, t.entity, t.id, t.from, t.to, t.reason);
   for (const Action& a : d.actions)
-    run(st_->insert_action, a.id, to_string(a.kind), a.node, a.job_id, a.task_id, a.payload.dump(),
+    run(st_->insert_action, a.id, to_string(a.kind), a.node, a.job_id, a.task_id, a.payload,
         a.created_at);
 }
 

@@ -94,10 +94,16 @@ inline void rule6_rebooted_node_restarts_job_same_indices(EngineHarness& h) {
   EXPECT_EQ(t0.retry, 1);
   EXPECT_EQ(h.task("j", 1).node_name, "node-2");
   const Action& start = h.actions[h.actions.size() - 1];
-  EXPECT_EQ(start.payload["env"]["SHEPHERD_JOB_ID"], "j");
-  EXPECT_EQ(start.payload["env"]["SHEPHERD_NODE_INDEX"], "1");
-  EXPECT_EQ(start.payload["env"]["SHEPHERD_NODE_COUNT"], "2");
-  EXPECT_EQ(start.payload["env"]["SHEPHERD_ATTEMPT"], "1");
+  const nlohmann::json payload = nlohmann::json::parse(start.payload);
+  EXPECT_EQ(payload["env"]["SHEPHERD_JOB_ID"], "j");
+  EXPECT_EQ(payload["env"]["SHEPHERD_NODE_INDEX"], "1");
+  EXPECT_EQ(payload["env"]["NODE_RANK"], "1");
+  EXPECT_EQ(payload["env"]["SHEPHERD_NODE_COUNT"], "2");
+  EXPECT_EQ(payload["env"]["NNODES"], "2");
+  EXPECT_EQ(payload["env"]["SHEPHERD_ATTEMPT"], "1");
+  EXPECT_EQ(payload["node_index"], 1);
+  EXPECT_EQ(payload["node_count"], 2);
+  EXPECT_EQ(payload["attempt"], 1);
   h.send(TaskStarted{"j.1.0"});
   EXPECT_EQ(h.job_status("j"), J::Restarting);  // not until every task runs
   h.send(TaskStarted{"j.1.1"});
@@ -469,6 +475,30 @@ inline void mixed_verdicts_reboot_only_the_faulty_node(EngineHarness& h) {
   EXPECT_EQ(h.node_status("node-1"), N::Rebooting);
   EXPECT_EQ(h.node_status("node-2"), N::Assigned);
   EXPECT_EQ(h.count(ActionKind::Reboot), 1u);
+}
+
+// The job's own environment reaches every task, but the per-task names are Shepherd's; values are
+// passed as JSON strings, never pasted into a command line.
+inline void start_payload_environment_overrides_definition(EngineHarness& h) {
+  h.add_nodes(2);
+  TaskDefinition def;
+  def.command = {"python", "train.py", "--name", "a \"quoted\" arg"};
+  def.env = {{"NODE_RANK", "7"}, {"WANDB_PROJECT", "p\\q \"x\""}, {"SHEPHERD_NODE_INDEX", "9"}};
+  def.working_dir = "/work space";
+  def.runtime_seconds = 60;
+  h.send(JobSubmitted{"j", {"node-1", "node-2"}, 0, def});
+  ASSERT_EQ(h.count(ActionKind::StartTask), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const nlohmann::json p = nlohmann::json::parse(h.actions[static_cast<std::size_t>(i)].payload);
+    EXPECT_EQ(p["node_index"], i);
+    EXPECT_EQ(p["env"]["NODE_RANK"], std::to_string(i));
+    EXPECT_EQ(p["env"]["SHEPHERD_NODE_INDEX"], std::to_string(i));
+    EXPECT_EQ(p["env"]["WANDB_PROJECT"], def.env["WANDB_PROJECT"]);
+    EXPECT_EQ(p["env"]["MASTER_ADDR"], "10.0.0.1");
+    EXPECT_EQ(p["command"], def.command);
+    EXPECT_EQ(p["working_dir"], "/work space");
+    EXPECT_EQ(p["runtime_seconds"], 60.0);
+  }
 }
 
 }  // namespace shepherd::testing

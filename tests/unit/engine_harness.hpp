@@ -76,7 +76,8 @@ class EngineHarness {
   }
   std::size_t notifications(std::string_view kind) const {
     std::size_t n = 0;
-    for (const auto& a : actions) n += a.kind == ActionKind::Notify && a.payload["kind"] == kind;
+    for (const auto& a : actions)
+      n += a.kind == ActionKind::Notify && payload_json(a)["kind"] == kind;
     return n;
   }
 

@@ -62,6 +62,7 @@ const NamedCase kCases[] = {
     CASE(mixed_verdicts_reboot_only_the_faulty_node),
     CASE(lost_node_back_healthy_restarts_without_reboot),
     CASE(task_that_never_starts_times_out_and_is_recovered),
+    CASE(start_payload_environment_overrides_definition),
 };
 #undef CASE
 

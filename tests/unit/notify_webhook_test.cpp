@@ -239,11 +239,12 @@ TEST_F(WebhookTest, FanoutThrowsButTheWorkingSinkGotIt) {
   action.id = "act-9";
   action.kind = ActionKind::Notify;
   action.created_at = 99;
-  action.payload = {{"kind", "node_failed"},
-                    {"job", ""},
-                    {"nodes", {"node-c"}},
-                    {"reason", "diagnostic failed"},
-                    {"attempt", 1}};
+  action.payload = nlohmann::json{
+      {"kind", "node_failed"},
+      {"job", ""},
+      {"nodes", {"node-c"}},
+      {"reason", "diagnostic failed"},
+      {"attempt", 1}}.dump();
   try {
     notifier.notify(action);
     ADD_FAILURE() << "notify() did not throw";
@@ -273,7 +274,8 @@ TEST_F(WebhookTest, FromActionAndLogSink) {
   action.id = "act-1";
   action.kind = ActionKind::Notify;
   action.created_at = 5;
-  action.payload = {{"kind", "reboot_timeout"}, {"nodes", {"node-z"}}, {"attempt", "bad"}};
+  action.payload =
+      nlohmann::json{{"kind", "reboot_timeout"}, {"nodes", {"node-z"}}, {"attempt", "bad"}}.dump();
   const Notification n = from_action(action);
   EXPECT_EQ(n.kind, "reboot_timeout");
   EXPECT_EQ(n.job, "");

@@ -120,7 +120,7 @@ inline Action action(const std::string& id, TimeMs created_at) {
   a.node = "node-1";
   a.job_id = "job-1";
   a.task_id = "job-1.1.0";
-  a.payload = {{"level", 3}, {"note", "x"}};
+  a.payload = nlohmann::json{{"level", 3}, {"note", "x"}}.dump();
   a.created_at = created_at;
   return a;
 }

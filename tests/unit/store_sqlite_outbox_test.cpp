@@ -27,7 +27,7 @@ TEST(SqliteStore, OutboxPendingFailedDone) {
   Decision d;
   d.actions = {action("a1", 100), action("a2", 50), action("a3", 100)};
   d.actions[1].kind = ActionKind::Notify;
-  d.actions[1].payload = {{"kind", "job_failed"}, {"job", "job-1"}};
+  d.actions[1].payload = nlohmann::json{{"kind", "job_failed"}, {"job", "job-1"}}.dump();
   store.commit({event("e1", d)});
 
   auto ids = [](const std::vector<PendingAction>& v) {
@@ -77,7 +77,7 @@ TEST(SqliteStore, RepeatedActionIdIsIgnored) {
   store.commit({event("e1", first)});
   Decision repeat;
   repeat.actions = {action("a1", 200), action("a1", 300)};
-  repeat.actions[0].payload = {{"other", true}};
+  repeat.actions[0].payload = nlohmann::json{{"other", true}}.dump();
   store.commit({event("e2", repeat)});
   auto pending = store.pending_actions(1000, 10);
   ASSERT_EQ(pending.size(), 1u);
