@@ -255,26 +255,22 @@ class NoopNotifier final : public Notifier {
 };
 
 // For comparison only (sync "none"): a Store that keeps nothing durable, so the Runtime's own cost
-// (decide, cache, outbox bookkeeping) shows without SQLite's. Event keys and pending actions are
-// kept in memory so duplicates and dispatch behave as with the real store.
+// (decide, cache, outbox bookkeeping) shows without SQLite's. Event keys are kept in memory so
+// duplicates behave as with the real store; the runtime delivers actions from its own memory.
 class NullStore final : public Store {
  public:
   void load(Snapshot&) override {}
-  bool has_event(const std::string& key) override { return keys_.count(key) > 0; }
+  std::unordered_set<std::string> known_events(const std::vector<std::string>& keys) override {
+    std::unordered_set<std::string> known;
+    for (const auto& k : keys)
+      if (keys_.count(k)) known.insert(k);
+    return known;
+  }
   void commit(const std::vector<Commit>& batch) override {
-    for (const Commit& c : batch) {
-      if (c.duplicate) continue;
-      keys_.insert(c.event_key);
-      for (const Action& a : c.decision.actions) pending_.push_back(PendingAction{a, 0, {}});
-    }
+    for (const Commit& c : batch)
+      if (!c.duplicate) keys_.insert(c.event_key);
   }
-  std::vector<PendingAction> pending_actions(TimeMs, std::size_t limit) override {
-    const std::size_t n = std::min(limit, pending_.size());
-    std::vector<PendingAction> out(std::make_move_iterator(pending_.begin()),
-                                   std::make_move_iterator(pending_.begin() + long(n)));
-    pending_.erase(pending_.begin(), pending_.begin() + long(n));
-    return out;
-  }
+  std::vector<PendingAction> pending_actions(TimeMs, std::size_t) override { return {}; }
   void mark_actions_done(const std::vector<std::string>&, TimeMs) override {}
   void mark_action_failed(const std::string&, const std::string&, TimeMs) override {}
   std::vector<TimelineEntry> timeline(std::int64_t, std::size_t) override { return {}; }
@@ -283,7 +279,6 @@ class NullStore final : public Store {
 
  private:
   std::unordered_set<std::string> keys_;
-  std::deque<PendingAction> pending_;
 };
 
 struct Result {

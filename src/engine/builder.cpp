@@ -5,7 +5,9 @@
 namespace shepherd {
 
 DecisionBuilder::DecisionBuilder(const Snapshot& snapshot, const Event& event)
-    : snapshot_(snapshot), event_(event) {}
+    : snapshot_(snapshot), event_(event) {
+  decision_.transitions.reserve(4);  // most decisions make one to three
+}
 
 namespace {
 const std::string& id_of(const Job& r) {

@@ -103,7 +103,7 @@ class Rules {
     if (t->status != TaskStatus::InProgress)
       return b_.ignore("task " + t->id + " is already " + std::string(to_string(t->status)));
     if (t->started) return b_.ignore("task " + t->id + " already reported running");
-    const Task task = *t;
+    const Task& task = *t;  // the snapshot's: later edits go to the builder's copy
     b_.edit_task(task.id).started = true;
     const Node* n = b_.node(task.node_name);
     if (n && n->job_id == task.job_id && n->status == NodeStatus::Assigned) {
@@ -127,7 +127,7 @@ class Rules {
   void operator()(const TaskExited& e) {
     const Task* t = b_.task(e.task_id);
     if (!t) return b_.ignore("unknown task " + e.task_id);
-    const Task task = *t;
+    const Task& task = *t;  // the snapshot's: later edits go to the builder's copy
     const Job* job = b_.job(task.job_id);
     if (!job) return b_.ignore("task " + task.id + " belongs to no known job");
     const bool failed = e.exit_code != 0 || e.signal != 0;
@@ -162,7 +162,7 @@ class Rules {
   void operator()(const NodeRegistered& e) {
     const Node* found = b_.node(e.node);
     if (!found) return register_new(e);
-    const Node n = *found;
+    const Node& n = *found;  // the snapshot's: later edits go to the builder's copy
     Node& node = b_.edit_node(e.node);
     if (!e.ip.empty()) node.ip = e.ip;
     if (!e.ibdev.empty()) node.ibdev = e.ibdev;
@@ -197,7 +197,7 @@ class Rules {
   void operator()(const NodeLost& e) {
     const Node* found = b_.node(e.node);
     if (!found) return b_.ignore("unknown node " + e.node);
-    const Node n = *found;
+    const Node& n = *found;  // the snapshot's: later edits go to the builder's copy
     if (n.status == NodeStatus::Unknown || n.status == NodeStatus::Rebooting ||
         n.status == NodeStatus::Failed)
       return b_.ignore(e.node + " is " + std::string(to_string(n.status)) +
@@ -228,7 +228,7 @@ class Rules {
     const Node* found = b_.node(e.node);
     if (!found || found->operation_id != e.operation_id || e.operation_id.empty())
       return b_.ignore("stale timer for " + e.node);
-    const Node n = *found;
+    const Node& n = *found;  // the snapshot's: later edits go to the builder's copy
     switch (n.status) {
       case NodeStatus::Pending:
       case NodeStatus::PendingHealthcheck:

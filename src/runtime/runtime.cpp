@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace shepherd {
 
@@ -24,6 +25,9 @@ void Runtime::reload() {
   timers_ = {};
   for (const auto& [name, node] : cache_.nodes())
     if (node.deadline_at > 0) timers_.push({node.deadline_at, name, node.operation_id});
+  auto pending = store_.pending_actions(std::numeric_limits<TimeMs>::max(),
+                                        std::numeric_limits<std::size_t>::max());
+  outbox_.assign(std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.end()));
 }
 
 Outcome Runtime::apply(const Event& event) {
@@ -35,14 +39,15 @@ void Runtime::enqueue(Event event) {
   queue_.push_back(std::move(event));
 }
 
+// `seen`: the keys already stored or decided earlier in this batch.
 Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
-                             std::set<std::string>& keys) {
+                             std::unordered_set<std::string>& seen) {
   Outcome out;
   Commit commit;
   commit.event_key = event.key;
   commit.event_kind = std::string(event_kind(event.body));
   commit.at = event.at;
-  if (keys.count(event.key) || store_.has_event(event.key)) {
+  if (seen.count(event.key)) {
     commit.duplicate = out.duplicate = true;
     out.note = "duplicate event " + event.key + ": ignored";
     batch.push_back(std::move(commit));
@@ -54,7 +59,7 @@ Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
     out.rejection = d.rejection;
     return out;
   }
-  keys.insert(event.key);
+  seen.insert(event.key);
   out.note = d.note;
   if (!d.note.empty()) spdlog::debug("event {} ({}): {}", event.key, commit.event_kind, d.note);
   apply_to_cache(d);
@@ -77,11 +82,14 @@ void Runtime::apply_to_cache(const Decision& d) {
 std::vector<Outcome> Runtime::flush() {
   std::vector<Outcome> outcomes;
   std::vector<Commit> batch;
-  std::set<std::string> keys;
   std::vector<Event> events;
   events.swap(queue_);
   outcomes.reserve(events.size());
-  for (const auto& e : events) outcomes.push_back(decide_into(e, batch, keys));
+  std::vector<std::string> keys;
+  keys.reserve(events.size());
+  for (const auto& e : events) keys.push_back(e.key);
+  std::unordered_set<std::string> seen = store_.known_events(keys);
+  for (const auto& e : events) outcomes.push_back(decide_into(e, batch, seen));
   if (batch.empty()) return outcomes;
   try {
     store_.commit(batch);
@@ -97,10 +105,14 @@ std::vector<Outcome> Runtime::flush() {
     throw;
   }
   counters_.events += events.size();
-  for (const auto& c : batch) {
+  for (auto& c : batch) {
     if (c.duplicate) ++counters_.duplicates;
     if (hooks_.on_transition)
       for (const auto& t : c.decision.transitions) hooks_.on_transition(t);
+    for (auto& a : c.decision.actions) {
+      const TimeMs due = a.created_at;
+      outbox_.push_back(PendingAction{std::move(a), 0, {}, due});
+    }
   }
   if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterCommit);
   return outcomes;
@@ -108,8 +120,15 @@ std::vector<Outcome> Runtime::flush() {
 
 std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
   std::vector<std::string> done;
-  for (auto& pending : store_.pending_actions(now, limit)) {
+  std::deque<PendingAction> later;  // not due yet, or failed just now: kept in order
+  while (!outbox_.empty() && done.size() < limit) {
+    PendingAction pending = std::move(outbox_.front());
+    outbox_.pop_front();
     const Action& a = pending.action;
+    if (pending.next_attempt_at > now) {
+      later.push_back(std::move(pending));
+      continue;
+    }
     try {
       if (a.kind == ActionKind::Notify)
         notifier_.notify(a);
@@ -121,12 +140,23 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
       spdlog::warn("action {} ({} on {}) not delivered, retry in {} ms: {}", a.id,
                    to_string(a.kind), a.node, backoff, e.what());
       store_.mark_action_failed(a.id, e.what(), now + backoff);
+      ++pending.attempts;
+      pending.last_error = e.what();
+      pending.next_attempt_at = now + backoff;
+      later.push_back(std::move(pending));
       continue;
+    } catch (...) {
+      outbox_.push_front(std::move(pending));  // not delivered: still owed
+      outbox_.insert(outbox_.begin(), std::make_move_iterator(later.begin()),
+                     std::make_move_iterator(later.end()));
+      throw;
     }
     if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterDeliver);
     if (hooks_.on_delivered) hooks_.on_delivered(a, now);
     done.push_back(a.id);
   }
+  outbox_.insert(outbox_.begin(), std::make_move_iterator(later.begin()),
+                 std::make_move_iterator(later.end()));
   if (!done.empty()) store_.mark_actions_done(done, now);
   counters_.delivered += done.size();
   return done.size();

@@ -1,9 +1,10 @@
 #pragma once
+#include <deque>
 #include <functional>
 #include <optional>
 #include <queue>
-#include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "domain/ports.hpp"
@@ -43,7 +44,8 @@ class Runtime {
   Runtime(Store& store, ClusterDriver& driver, Notifier& notifier, Engine engine,
           RuntimeHooks hooks = {});
 
-  // Loads the state and the timers. Actions left pending by a crash are delivered by dispatch().
+  // Loads the state, the timers and the undelivered actions (left by a crash, or failing), which
+  // dispatch() delivers.
   void start();
 
   // Decides and commits one event now.
@@ -53,8 +55,10 @@ class Runtime {
   std::vector<Outcome> flush();
   std::size_t queued() const { return queue_.size(); }
 
-  // Delivers due outbox actions. Returns how many were delivered.
+  // Delivers due outbox actions, oldest first, from memory: what flush() committed and start()
+  // loaded. Each delivery is then marked done in the store. Returns how many were delivered.
   std::size_t dispatch(TimeMs now, std::size_t limit = 4096);
+  std::size_t undelivered() const { return outbox_.size(); }
 
   // The earliest operation deadline (diagnostic, reboot, a lost node's return), if any.
   std::optional<TimeMs> next_deadline();
@@ -66,7 +70,8 @@ class Runtime {
   const RuntimeCounters& counters() const { return counters_; }
 
  private:
-  Outcome decide_into(const Event& event, std::vector<Commit>& batch, std::set<std::string>& keys);
+  Outcome decide_into(const Event& event, std::vector<Commit>& batch,
+                      std::unordered_set<std::string>& seen);
   void apply_to_cache(const Decision& d);
   void reload();
 
@@ -84,6 +89,7 @@ class Runtime {
   RuntimeHooks hooks_;
   Snapshot cache_;
   std::vector<Event> queue_;
+  std::deque<PendingAction> outbox_;  // committed, not yet delivered; in commit order
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   RuntimeCounters counters_;
 };

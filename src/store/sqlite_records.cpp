@@ -127,7 +127,8 @@ std::string insert_sql(const std::string& table, const Columns& cols) {
     names.append(cols[i]).append(", ");
     params.append(param(i + 1)).append(", ");
   }
-  return "INSERT INTO " + table + " (" + names + "version) VALUES (" + params + "1)";
+  return "INSERT INTO " + table + " (" + names + "version) VALUES (" + params +
+         param(cols.size() + 1) + ")";
 }
 
 std::string update_sql(const std::string& table, const Columns& cols, const Columns& immutable) {
@@ -139,10 +140,11 @@ std::string update_sql(const std::string& table, const Columns& cols, const Colu
     else
       sql.append(cols[i]).append(" = ").append(param(i + 1)).append(", ");
   }
-  return sql.append("version = version + 1")
+  return sql.append("version = version + ")
+      .append(param(cols.size() + 1))
       .append(where)
       .append(" AND version = ")
-      .append(param(cols.size() + 1));
+      .append(param(cols.size() + 2));
 }
 
 std::string select_sql(const std::string& table, const Columns& cols) {
@@ -270,6 +272,7 @@ PendingAction read_pending_action(const SQLite::Statement& s) {
   p.action.created_at = r.i64();
   p.attempts = r.i32();
   p.last_error = r.text();
+  p.next_attempt_at = r.i64();
   return p;
 }
 

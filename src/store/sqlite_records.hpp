@@ -20,9 +20,10 @@ const Columns& job_columns();
 const Columns& task_columns();
 const Columns& node_columns();
 
-// INSERT of every column with version 1; parameters ?1..?n in column order.
+// INSERT of every column; parameters ?1..?n in column order, the version ?n+1.
 std::string insert_sql(const std::string& table, const Columns& cols);
-// UPDATE of every column but the key (?1), conditional on the version read (?n+1), version + 1.
+// UPDATE of every column but the key (?1), adding ?n+1 to the version, conditional on the version
+// read (?n+2).
 // `immutable` columns are compared instead of set (no index or foreign-key upkeep), so the update
 // fails rather than changes them.
 std::string update_sql(const std::string& table, const Columns& cols,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "store/sqlite_records.hpp"
 
@@ -92,7 +93,8 @@ struct SqliteStore::Statements {
         has_event(db, "SELECT 1 FROM events WHERE key = ?1"),
         pending(db,
                 "SELECT id, kind, node, job_id, task_id, payload, created_at, attempts, "
-                "last_error FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 "
+                "last_error, next_attempt_at FROM outbox WHERE status = 'pending' AND "
+                "next_attempt_at <= ?1 "
                 "ORDER BY created_at, rowid LIMIT ?2"),
         mark_done(db,
                   "UPDATE outbox SET status = 'done', done_at = ?2 "
@@ -130,6 +132,7 @@ void SqliteStore::configure() {
     throw StoreError("sqlite: synchronous must be OFF, NORMAL, FULL or EXTRA, not '" +
                      options_.synchronous + "'");
   db_.exec("PRAGMA foreign_keys = ON");
+  db_.exec("PRAGMA page_size = " + std::to_string(options_.page_size));  // new files only
   if (!is_memory(path_)) {
     // WAL: readers never block the writer, and a commit appends instead of rewriting pages.
     std::string mode = db_.execAndGet("PRAGMA journal_mode = WAL").getString();
@@ -182,17 +185,66 @@ std::string SqliteStore::journal_mode() {
   return guarded("journal_mode", [&] { return db_.execAndGet("PRAGMA journal_mode").getString(); });
 }
 
+namespace {
+
+// The records of a batch, each once: a record several events changed is written in its last state,
+// conditional on the version the batch first read it at. Fewer statements and dirty pages; the
+// same outcome, since the batch commits as one transaction.
+template <typename Record>
+class Coalesced {
+ public:
+  struct Entry {
+    const Record* last;
+    std::int64_t read_version;
+    std::int64_t changes;
+  };
+
+  void add(const Record& r, const std::string& id, std::string_view entity) {
+    auto [it, fresh] = index_.try_emplace(id, entries_.size());
+    if (fresh) {
+      entries_.push_back({&r, r.version, 1});
+      return;
+    }
+    Entry& e = entries_[it->second];
+    // Each change must read what the previous one left; anything else is a lost update.
+    if (r.version != e.read_version + e.changes)
+      throw VersionConflict(std::string(entity) + " " + id + " changed twice in one batch from " +
+                            "version " + std::to_string(r.version));
+    e.last = &r;
+    ++e.changes;
+  }
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  std::unordered_map<std::string_view, std::size_t> index_;  // views the batch's own ids
+  std::vector<Entry> entries_;                               // in first-write order
+};
+
+}  // namespace
+
 void SqliteStore::commit(const std::vector<Commit>& batch) {
   std::lock_guard lock(mutex_);
   if (batch.empty()) return;
+  Coalesced<Job> jobs;
+  Coalesced<Task> tasks;
+  Coalesced<Node> nodes;
+  for (const Commit& c : batch) {
+    if (c.duplicate) continue;
+    for (const Job& j : c.decision.jobs) jobs.add(j, j.id, "job");
+    for (const Task& t : c.decision.tasks) tasks.add(t, t.id, "task");
+    for (const Node& n : c.decision.nodes) nodes.add(n, n.name, "node");
+  }
   guarded("commit", [&] {
     Transaction tx(db_, "BEGIN IMMEDIATE");
-    for (const Commit& c : batch) write(c);
+    for (const Commit& c : batch) write_event(c);
+    for (const auto& e : jobs.entries()) write(*e.last, e.read_version, e.changes);
+    for (const auto& e : tasks.entries()) write(*e.last, e.read_version, e.changes);
+    for (const auto& e : nodes.entries()) write(*e.last, e.read_version, e.changes);
     tx.commit();
   });
 }
 
-void SqliteStore::write(const Commit& c) {
+void SqliteStore::write_event(const Commit& c) {
   if (c.duplicate) {
     run(st_->count_duplicate, c.event_key);
     return;
@@ -204,9 +256,6 @@ void SqliteStore::write(const Commit& c) {
     throw;
   }
   const Decision& d = c.decision;
-  for (const Job& j : d.jobs) write(j);
-  for (const Task& t : d.tasks) write(t);
-  for (const Node& n : d.nodes) write(n);
   for (const Transition& t : d.transitions)
     run(st_->insert_transition, t.at, t.entity, t.id, t.from, t.to, t.reason);
   for (const Action& a : d.actions)
@@ -214,44 +263,44 @@ void SqliteStore::write(const Commit& c) {
         a.created_at);
 }
 
-// Version 0: INSERT, where a clash means another writer created the record meanwhile. Otherwise an
-// UPDATE conditional on the version read (the last parameter), where no row changed means a
-// conflict.
+// Read version 0: INSERT, where a clash means another writer created the record meanwhile.
+// Otherwise an UPDATE conditional on the version read, where no row changed means a conflict.
 template <typename... A>
-void SqliteStore::put(std::string_view entity, const std::string& id, std::int64_t version,
+void SqliteStore::put(std::string_view entity, const std::string& id, std::int64_t read_version,
+                      std::int64_t changes,
                       std::pair<SQLite::Statement*, SQLite::Statement*> insert_update,
                       const A&... fields) {
-  if (version == 0) {
+  if (read_version == 0) {
     try {
-      run(*insert_update.first, id, fields...);
+      run(*insert_update.first, id, fields..., changes);
     } catch (const SQLite::Exception& e) {
       if (is_primary_key_clash(e))
         throw VersionConflict(std::string(entity) + " " + id + " was created meanwhile");
       throw;
     }
-  } else if (run(*insert_update.second, id, fields..., version) == 0) {
-    conflict(entity, id, version);
+  } else if (run(*insert_update.second, id, fields..., changes, read_version) == 0) {
+    conflict(entity, id, read_version);
   }
 }
 
-void SqliteStore::write(const Job& j) {
-  put("job", j.id, j.version, {&st_->insert_job, &st_->update_job}, j.cluster_name, j.job_timestamp,
-      j.num_nodes, json_list(j.assigned_nodes), json_list(j.submitted_instance_ids),
-      json_list(j.submitted_task_ids), j.retry, to_string(j.status),
-      task_definition_json(j.task_definition), j.reason, j.recovery_started_at, j.recovery_cause,
-      j.created_at, j.updated_at);
+void SqliteStore::write(const Job& j, std::int64_t read_version, std::int64_t changes) {
+  put("job", j.id, read_version, changes, {&st_->insert_job, &st_->update_job}, j.cluster_name,
+      j.job_timestamp, j.num_nodes, json_list(j.assigned_nodes),
+      json_list(j.submitted_instance_ids), json_list(j.submitted_task_ids), j.retry,
+      to_string(j.status), task_definition_json(j.task_definition), j.reason, j.recovery_started_at,
+      j.recovery_cause, j.created_at, j.updated_at);
 }
 
-void SqliteStore::write(const Task& t) {
-  put("task", t.id, t.version, {&st_->insert_task, &st_->update_task}, t.node_name, t.node_index,
-      t.job_id, t.job_timestamp, t.job_num_nodes, t.task_definition_ref, t.task_definition_name,
-      t.task_definition_revision, t.cluster_name, t.instance_id, t.instance_ref, t.retry,
-      to_string(t.status), t.started, t.stop_requested, t.exit_code, t.reason, t.created_at,
-      t.updated_at);
+void SqliteStore::write(const Task& t, std::int64_t read_version, std::int64_t changes) {
+  put("task", t.id, read_version, changes, {&st_->insert_task, &st_->update_task}, t.node_name,
+      t.node_index, t.job_id, t.job_timestamp, t.job_num_nodes, t.task_definition_ref,
+      t.task_definition_name, t.task_definition_revision, t.cluster_name, t.instance_id,
+      t.instance_ref, t.retry, to_string(t.status), t.started, t.stop_requested, t.exit_code,
+      t.reason, t.created_at, t.updated_at);
 }
 
-void SqliteStore::write(const Node& n) {
-  put("node", n.name, n.version, {&st_->insert_node, &st_->update_node}, n.instance_id,
+void SqliteStore::write(const Node& n, std::int64_t read_version, std::int64_t changes) {
+  put("node", n.name, read_version, changes, {&st_->insert_node, &st_->update_node}, n.instance_id,
       n.instance_ref, n.cluster_name, to_string(n.status), n.ip, n.ibdev, n.gpus, n.boot_id,
       n.job_id, n.operation_id, n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict),
       n.reason, n.created_at, n.updated_at);
@@ -288,9 +337,17 @@ void SqliteStore::load(Snapshot& into) {
   });
 }
 
-bool SqliteStore::has_event(const std::string& key) {
+std::unordered_set<std::string> SqliteStore::known_events(const std::vector<std::string>& keys) {
   std::lock_guard lock(mutex_);
-  return guarded("has_event", [&] { return Query(st_->has_event, key).next(); });
+  return guarded("known_events", [&] {
+    std::unordered_set<std::string> known;
+    if (keys.empty()) return known;
+    Transaction tx(db_, "BEGIN");  // one read transaction for all the lookups
+    for (const auto& key : keys)
+      if (Query(st_->has_event, key).next()) known.insert(key);
+    tx.commit();
+    return known;
+  });
 }
 
 std::vector<PendingAction> SqliteStore::pending_actions(TimeMs now, std::size_t limit) {

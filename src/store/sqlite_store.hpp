@@ -33,6 +33,9 @@ struct SqliteOptions {
   // File databases: the commit that grows the WAL past this many pages copies them back into the
   // database file (and fsyncs). SQLite's default, 1000, costs ~10% of commit throughput here.
   int checkpoint_pages = 4000;
+  // Bytes per page of a new database file (an existing one keeps its own). Rows are a few hundred
+  // bytes and written in large batches: 8 KiB pages made commits ~10% faster than 4 KiB.
+  int page_size = 8192;
 };
 
 // The embedded Store: one SQLite database file (or ":memory:"), in WAL mode for files. Opening
@@ -46,7 +49,7 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   void load(Snapshot& into) override;
-  bool has_event(const std::string& key) override;
+  std::unordered_set<std::string> known_events(const std::vector<std::string>& keys) override;
   void commit(const std::vector<Commit>& batch) override;
   std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) override;
   void mark_actions_done(const std::vector<std::string>& action_ids, TimeMs at) override;
@@ -64,13 +67,14 @@ class SqliteStore final : public Store {
 
   void configure();
   void migrate();
-  void write(const Commit& c);
-  void write(const Job& job);
-  void write(const Task& task);
-  void write(const Node& node);
+  void write_event(const Commit& c);
+  void write(const Job& job, std::int64_t read_version, std::int64_t changes);
+  void write(const Task& task, std::int64_t read_version, std::int64_t changes);
+  void write(const Node& node, std::int64_t read_version, std::int64_t changes);
   template <typename... A>
-  void put(std::string_view entity, const std::string& id, std::int64_t version,
-           std::pair<SQLite::Statement*, SQLite::Statement*> insert_update, const A&... fields);
+  void put(std::string_view entity, const std::string& id, std::int64_t read_version,
+           std::int64_t changes, std::pair<SQLite::Statement*, SQLite::Statement*> insert_update,
+           const A&... fields);
   [[noreturn]] void conflict(std::string_view entity, const std::string& id, std::int64_t expected);
 
   std::string path_;

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "domain/decision.hpp"
@@ -33,6 +34,7 @@ struct PendingAction {
   Action action;
   int attempts = 0;
   std::string last_error;
+  TimeMs next_attempt_at = 0;
 };
 
 struct TimelineEntry {
@@ -48,15 +50,20 @@ class Store {
   // Reads every job, task and node.
   virtual void load(Snapshot& into) = 0;
 
-  virtual bool has_event(const std::string& key) = 0;
+  // Which of these event keys are already stored (one read for a whole batch of events).
+  virtual std::unordered_set<std::string> known_events(const std::vector<std::string>& keys) = 0;
+  bool has_event(const std::string& key) { return !known_events({key}).empty(); }
 
   // Writes the whole batch in one transaction: each record conditional on the version it was read
   // at (inserted when that is 0), then stored with version + 1; the transitions; the actions into
   // the outbox as pending; each event key. Throws VersionConflict, and writes nothing, if any
-  // record changed since it was read.
+  // record changed since it was read. A record several events of the batch change carries, each
+  // time, the version the previous change left (read version + 1, + 2, ...); a store may write
+  // only its last state, with the last version.
   virtual void commit(const std::vector<Commit>& batch) = 0;
 
-  // Pending outbox actions whose next try is due, oldest first.
+  // Pending outbox actions whose next try is due, oldest first (the runtime reads them when it
+  // starts; after that it delivers what it commits from memory).
   virtual std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) = 0;
   virtual void mark_actions_done(const std::vector<std::string>& action_ids, TimeMs at) = 0;
   virtual void mark_action_failed(const std::string& action_id, const std::string& error,
