@@ -121,11 +121,17 @@ std::vector<Outcome> Runtime::flush() {
 std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
   std::vector<std::string> done;
   std::deque<PendingAction> later;  // not due yet, or failed just now: kept in order
+  // A node gets its actions in the order they were decided: a stop never overtakes the start it
+  // stops. So one that waits holds back the later ones for the same node (notifications for
+  // theirs).
+  std::unordered_set<std::string> waiting;
+  auto channel = [](const Action& a) { return a.kind == ActionKind::Notify ? "" : a.node; };
   while (!outbox_.empty() && done.size() < limit) {
     PendingAction pending = std::move(outbox_.front());
     outbox_.pop_front();
     const Action& a = pending.action;
-    if (pending.next_attempt_at > now) {
+    if (pending.next_attempt_at > now || waiting.count(channel(a))) {
+      waiting.insert(channel(a));
       later.push_back(std::move(pending));
       continue;
     }
@@ -143,6 +149,7 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
       ++pending.attempts;
       pending.last_error = e.what();
       pending.next_attempt_at = now + backoff;
+      waiting.insert(channel(a));
       later.push_back(std::move(pending));
       continue;
     } catch (...) {

@@ -1,0 +1,129 @@
+// The runtime's outbox: what flush() commits is delivered from memory, in order; a failed
+// delivery waits out its backoff and is tried again; what is owed survives a restart.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "notify/sinks.hpp"
+#include "runtime/runtime.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace shepherd {
+namespace {
+
+struct FlakyDriver final : ClusterDriver {
+  void execute(const Action& a) override {
+    tried.push_back(a.id);
+    if (down) throw DeliveryError("node agent unreachable");
+    delivered.push_back(a.id);
+  }
+  bool down = false;
+  std::vector<std::string> tried, delivered;
+};
+
+class OutboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("shepherd-outbox-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    boot();
+  }
+  void TearDown() override {
+    runtime_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void boot() {
+    runtime_.reset();
+    store_ = std::make_unique<SqliteStore>((dir_ / "state.db").string());
+    runtime_ = std::make_unique<Runtime>(*store_, driver_, notifier_, Engine(Policy{}));
+    runtime_->start();
+  }
+  void send(const std::string& key, TimeMs at, EventBody body) {
+    runtime_->enqueue(Event{key, at, std::move(body)});
+    runtime_->flush();
+  }
+  void submit_two_node_job() {
+    send("n1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "mlx5_0", 8});
+    send("n2", 0, NodeRegistered{"node-2", "boot-a", "10.0.0.2", "mlx5_0", 8});
+    TaskDefinition def;
+    def.command = {"python", "train.py"};
+    send("submit", 0, JobSubmitted{"train", {"node-1", "node-2"}, 0, def});
+  }
+  std::vector<PendingAction> stored_pending() {
+    return store_->pending_actions(std::numeric_limits<TimeMs>::max(), 100);
+  }
+
+  std::filesystem::path dir_;
+  FlakyDriver driver_;
+  FanoutNotifier notifier_{std::vector<std::shared_ptr<NotificationSink>>{}};
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Runtime> runtime_;
+};
+
+TEST_F(OutboxTest, CommittedActionsAreDeliveredInOrderAndMarkedDone) {
+  submit_two_node_job();
+  EXPECT_EQ(runtime_->undelivered(), 2u);
+  EXPECT_EQ(stored_pending().size(), 2u);
+  EXPECT_EQ(runtime_->dispatch(0), 2u);
+  EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"submit/0", "submit/1"}));
+  EXPECT_EQ(runtime_->undelivered(), 0u);
+  EXPECT_TRUE(stored_pending().empty());
+  EXPECT_EQ(runtime_->dispatch(0), 0u);  // nothing twice
+}
+
+TEST_F(OutboxTest, FailedDeliveryWaitsForItsBackoffThenIsRetried) {
+  submit_two_node_job();
+  driver_.down = true;
+  EXPECT_EQ(runtime_->dispatch(0), 0u);
+  EXPECT_EQ(driver_.tried.size(), 2u);
+  auto pending = stored_pending();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].attempts, 1);
+  EXPECT_EQ(pending[0].last_error, "node agent unreachable");
+  EXPECT_EQ(pending[0].next_attempt_at, 1000);  // 1 s after the first failure
+
+  driver_.down = false;
+  EXPECT_EQ(runtime_->dispatch(999), 0u);
+  EXPECT_EQ(driver_.tried.size(), 2u);  // not due: not even tried
+  EXPECT_EQ(runtime_->dispatch(1000), 2u);
+  EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"submit/0", "submit/1"}));
+  EXPECT_TRUE(stored_pending().empty());
+  EXPECT_EQ(runtime_->counters().delivery_failures, 2u);
+}
+
+TEST_F(OutboxTest, WhatIsOwedSurvivesARestartWithItsBackoff) {
+  submit_two_node_job();
+  driver_.down = true;
+  runtime_->dispatch(0);  // both fail: due again at 1000
+  boot();                 // a new process on the same file
+  EXPECT_EQ(runtime_->undelivered(), 2u);
+  driver_.down = false;
+  EXPECT_EQ(runtime_->dispatch(500), 0u);
+  EXPECT_EQ(runtime_->dispatch(1000), 2u);
+  EXPECT_TRUE(stored_pending().empty());
+  boot();
+  EXPECT_EQ(runtime_->undelivered(), 0u);  // done is done
+}
+
+// A stop must not reach a node before the start it stops; other nodes are not held up.
+TEST_F(OutboxTest, ANodesActionsKeepTheirOrderWhileOneWaits) {
+  submit_two_node_job();
+  send("n3", 0, NodeRegistered{"node-3", "boot-a", "10.0.0.3", "mlx5_0", 8});
+  driver_.down = true;
+  runtime_->dispatch(0);  // both starts fail: due again at 1000
+  driver_.down = false;
+  send("stop", 20, JobStopRequested{"train", "tester"});
+  TaskDefinition def;
+  send("other", 20, JobSubmitted{"other", {"node-3"}, 0, def});
+  EXPECT_EQ(runtime_->dispatch(20), 1u);  // only node-3's start
+  EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"other/0"}));
+  EXPECT_EQ(runtime_->dispatch(1000), 4u);
+  EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"other/0", "submit/0", "submit/1",
+                                                          "stop/0", "stop/1"}));
+}
+
+}  // namespace
+}  // namespace shepherd
