@@ -266,7 +266,7 @@ class NullStore final : public Store {
       if (keys_.count(k)) known.insert(k);
     return known;
   }
-  void commit(const std::vector<Commit>& batch) override {
+  void commit(const std::vector<Commit>& batch, const std::vector<Delivery>&) override {
     for (const Commit& c : batch)
       if (!c.duplicate) keys_.insert(c.event_key);
   }

@@ -27,7 +27,11 @@ void Runtime::reload() {
     if (node.deadline_at > 0) timers_.push({node.deadline_at, name, node.operation_id});
   auto pending = store_.pending_actions(std::numeric_limits<TimeMs>::max(),
                                         std::numeric_limits<std::size_t>::max());
-  outbox_.assign(std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.end()));
+  std::unordered_set<std::string> acknowledged;  // delivered, not yet marked done in the store
+  for (const auto& d : acks_) acknowledged.insert(d.action_id);
+  outbox_.clear();
+  for (auto& p : pending)
+    if (!acknowledged.count(p.action.id)) outbox_.push_back(std::move(p));
 }
 
 Outcome Runtime::apply(const Event& event) {
@@ -80,30 +84,37 @@ void Runtime::apply_to_cache(const Decision& d) {
 }
 
 std::vector<Outcome> Runtime::flush() {
-  std::vector<Outcome> outcomes;
-  std::vector<Commit> batch;
   std::vector<Event> events;
   events.swap(queue_);
-  outcomes.reserve(events.size());
   std::vector<std::string> keys;
   keys.reserve(events.size());
   for (const auto& e : events) keys.push_back(e.key);
-  std::unordered_set<std::string> seen = store_.known_events(keys);
-  for (const auto& e : events) outcomes.push_back(decide_into(e, batch, seen));
-  if (batch.empty()) return outcomes;
-  try {
-    store_.commit(batch);
-  } catch (const VersionConflict& c) {
-    // Another writer changed what we decided on: drop our cache and decide again on fresh state.
-    ++counters_.conflicts;
-    spdlog::warn("store conflict, reloading and retrying {} events: {}", events.size(), c.what());
-    reload();
-    queue_ = std::move(events);
-    return flush();
-  } catch (...) {
-    reload();  // the cache ran ahead of the store: put it back
-    throw;
+  std::vector<Outcome> outcomes;
+  std::vector<Commit> batch;
+  for (int attempt = 1;; ++attempt) {
+    outcomes.clear();
+    batch.clear();
+    outcomes.reserve(events.size());
+    std::unordered_set<std::string> seen = store_.known_events(keys);
+    for (const auto& e : events) outcomes.push_back(decide_into(e, batch, seen));
+    if (batch.empty() && acks_.empty()) return outcomes;
+    try {
+      store_.commit(batch, acks_);
+      break;
+    } catch (const VersionConflict& c) {
+      // Another writer changed what we decided on: drop our cache and decide again on fresh
+      // state. A writer that keeps losing is no longer the only one: give up, loudly.
+      ++counters_.conflicts;
+      reload();
+      if (attempt == kMaxConflictRetries + 1) throw;
+      spdlog::warn("store conflict, reloading and deciding {} events again: {}", events.size(),
+                   c.what());
+    } catch (...) {
+      reload();  // the cache ran ahead of the store: put it back
+      throw;     // the events are not recorded: their sources send them again
+    }
   }
+  acks_.clear();
   counters_.events += events.size();
   for (auto& c : batch) {
     if (c.duplicate) ++counters_.duplicates;
@@ -119,14 +130,14 @@ std::vector<Outcome> Runtime::flush() {
 }
 
 std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
-  std::vector<std::string> done;
+  std::size_t done = 0;
   std::deque<PendingAction> later;  // not due yet, or failed just now: kept in order
   // A node gets its actions in the order they were decided: a stop never overtakes the start it
   // stops. So one that waits holds back the later ones for the same node (notifications for
   // theirs).
   std::unordered_set<std::string> waiting;
   auto channel = [](const Action& a) { return a.kind == ActionKind::Notify ? "" : a.node; };
-  while (!outbox_.empty() && done.size() < limit) {
+  while (!outbox_.empty() && done < limit) {
     PendingAction pending = std::move(outbox_.front());
     outbox_.pop_front();
     const Action& a = pending.action;
@@ -160,13 +171,19 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
     }
     if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterDeliver);
     if (hooks_.on_delivered) hooks_.on_delivered(a, now);
-    done.push_back(a.id);
+    acks_.push_back({a.id, now});
+    ++done;
   }
   outbox_.insert(outbox_.begin(), std::make_move_iterator(later.begin()),
                  std::make_move_iterator(later.end()));
-  if (!done.empty()) store_.mark_actions_done(done, now);
-  counters_.delivered += done.size();
-  return done.size();
+  if (acks_.size() >= kMaxUnwrittenAcks) write_acks();
+  counters_.delivered += done;
+  return done;
+}
+
+void Runtime::write_acks() {
+  store_.commit({}, acks_);
+  acks_.clear();
 }
 
 std::optional<TimeMs> Runtime::next_deadline() {

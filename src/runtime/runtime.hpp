@@ -50,15 +50,23 @@ class Runtime {
 
   // Decides and commits one event now.
   Outcome apply(const Event& event);
-  // Queues an event; flush() decides and commits all queued events in one transaction.
+  // Queues an event; flush() decides and commits all queued events in one transaction, with the
+  // acknowledgements of the deliveries since the last one. After kMaxConflictRetries version
+  // conflicts in a row it throws VersionConflict; then, as on any store error, the events are not
+  // recorded (their sources send them again).
   void enqueue(Event event);
   std::vector<Outcome> flush();
+  static constexpr int kMaxConflictRetries = 3;
   std::size_t queued() const { return queue_.size(); }
 
   // Delivers due outbox actions, oldest first, from memory: what flush() committed and start()
-  // loaded. Each delivery is then marked done in the store. Returns how many were delivered.
+  // loaded. A delivery is marked done in the store by the next flush() (call it with nothing
+  // queued to write them now); one lost in a crash is delivered again, which its id makes harmless.
+  // Returns how many were delivered.
   std::size_t dispatch(TimeMs now, std::size_t limit = 4096);
   std::size_t undelivered() const { return outbox_.size(); }
+  std::size_t unwritten_acks() const { return acks_.size(); }
+  static constexpr std::size_t kMaxUnwrittenAcks = 4096;  // dispatch() flushes beyond this
 
   // The earliest operation deadline (diagnostic, reboot, a lost node's return), if any.
   std::optional<TimeMs> next_deadline();
@@ -73,6 +81,7 @@ class Runtime {
   Outcome decide_into(const Event& event, std::vector<Commit>& batch,
                       std::unordered_set<std::string>& seen);
   void apply_to_cache(const Decision& d);
+  void write_acks();
   void reload();
 
   struct Timer {
@@ -90,6 +99,7 @@ class Runtime {
   Snapshot cache_;
   std::vector<Event> queue_;
   std::deque<PendingAction> outbox_;  // committed, not yet delivered; in commit order
+  std::vector<Delivery> acks_;        // delivered, not yet marked done in the store
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   RuntimeCounters counters_;
 };

@@ -63,6 +63,7 @@ void Simulation::run() {
     if (*t > until) break;
     step(*t);
   }
+  runtime_->flush();  // the last deliveries' acknowledgements
 }
 
 void Simulation::run_until(TimeMs t) {
@@ -71,6 +72,7 @@ void Simulation::run_until(TimeMs t) {
     step(*next);
   }
   if (t > now_) step(t);
+  if (runtime_->unwritten_acks() > 0) runtime_->flush();  // live: the store stays current
 }
 
 void Simulation::step(TimeMs t) {

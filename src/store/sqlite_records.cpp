@@ -121,6 +121,19 @@ const Columns& node_columns() {
   return cols;
 }
 
+std::string insert_rows_sql(std::string_view head, int columns, int rows) {
+  std::string sql(head);
+  sql.append(" VALUES ");
+  int n = 1;
+  for (int r = 0; r < rows; ++r) {
+    sql.append(r == 0 ? "(" : ", (");
+    for (int c = 0; c < columns; ++c)
+      sql.append(c == 0 ? "" : ", ").append(param(static_cast<std::size_t>(n++)));
+    sql.append(")");
+  }
+  return sql;
+}
+
 std::string insert_sql(const std::string& table, const Columns& cols) {
   std::string names, params;
   for (std::size_t i = 0; i < cols.size(); ++i) {

@@ -59,6 +59,39 @@ SQLite::Statement& bind(SQLite::Statement& s, const A&... args) {
   return s;
 }
 
+// Binds args to ?first, ?first+1, ...: one row of a many-row INSERT.
+template <typename... A>
+void bind_at(SQLite::Statement& s, int first, const A&... args) {
+  int i = first;
+  (bind_one(s, i++, args), ...);
+}
+
+// "INSERT INTO table (columns) VALUES (?1, ...), (...), ..." with `rows` rows of `columns` values.
+std::string insert_rows_sql(std::string_view head, int columns, int rows);
+
+// Inserts items with one statement per `per_statement` items (statement `many`, made by
+// insert_rows_sql) and the rest one by one (`one`): SQLite's cost is mostly per statement, not
+// per row. bind_row(statement, first_parameter, item) binds one item's columns.
+template <typename Item, typename BindRow>
+void insert_rows(const std::vector<const Item*>& items, SQLite::Statement& many, int per_statement,
+                 int columns, SQLite::Statement& one, BindRow bind_row) {
+  std::size_t i = 0;
+  const auto full = static_cast<std::size_t>(per_statement);
+  for (; items.size() - i >= full; i += full) {
+    many.reset();
+    for (std::size_t r = 0; r < full; ++r)
+      bind_row(many, 1 + static_cast<int>(r) * columns, *items[i + r]);
+    many.exec();
+    many.tryReset();
+  }
+  for (; i < items.size(); ++i) {
+    one.reset();
+    bind_row(one, 1, *items[i]);
+    one.exec();
+    one.tryReset();
+  }
+}
+
 // Executes a write with these parameters (?1, ?2, ... in order); returns the rows changed.
 template <typename... A>
 int run(SQLite::Statement& s, const A&... args) {

@@ -83,13 +83,11 @@ struct SqliteStore::Statements {
         update_node(db, update_sql("nodes", node_columns())),
         insert_event(db, "INSERT INTO events (key, kind, at) VALUES (?1, ?2, ?3)"),
         count_duplicate(db, "UPDATE events SET duplicates = duplicates + 1 WHERE key = ?1"),
-        insert_transition(db,
-                          "INSERT INTO timeline (at, entity, id, from_status, to_status, reason) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-        // A repeated action id is the same action: keep the first.
-        insert_action(db,
-                      "INSERT OR IGNORE INTO outbox (id, kind, node, job_id, task_id, payload, "
-                      "created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"),
+        insert_transition(db, insert_rows_sql(kInsertTransition, kTransitionColumns, 1)),
+        insert_transitions(db,
+                           insert_rows_sql(kInsertTransition, kTransitionColumns, kRowsPerInsert)),
+        insert_action(db, insert_rows_sql(kInsertAction, kActionColumns, 1)),
+        insert_actions(db, insert_rows_sql(kInsertAction, kActionColumns, kRowsPerInsert)),
         has_event(db, "SELECT 1 FROM events WHERE key = ?1"),
         pending(db,
                 "SELECT id, kind, node, job_id, task_id, payload, created_at, attempts, "
@@ -109,7 +107,18 @@ struct SqliteStore::Statements {
         duplicates(db, "SELECT COALESCE(SUM(duplicates), 0) FROM events WHERE duplicates > 0") {}
 
   SQLite::Statement insert_job, update_job, insert_task, update_task, insert_node, update_node;
-  SQLite::Statement insert_event, count_duplicate, insert_transition, insert_action;
+  static constexpr const char* kInsertTransition =
+      "INSERT INTO timeline (at, entity, id, from_status, to_status, reason)";
+  static constexpr int kTransitionColumns = 6;
+  // A repeated action id is the same action: keep the first.
+  static constexpr const char* kInsertAction =
+      "INSERT OR IGNORE INTO outbox (id, kind, node, job_id, task_id, payload, created_at, "
+      "next_attempt_at)";
+  static constexpr int kActionColumns = 8;
+  static constexpr int kRowsPerInsert = 32;
+
+  SQLite::Statement insert_event, count_duplicate;
+  SQLite::Statement insert_transition, insert_transitions, insert_action, insert_actions;
   SQLite::Statement has_event, pending, mark_done, mark_failed, timeline, duplicates;
 };
 
@@ -119,6 +128,8 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
     configure();
     migrate();
     st_ = std::make_unique<Statements>(db_);
+    if (!is_memory(path_) && options_.checkpoint_in_background)
+      checkpointer_ = std::make_unique<WalCheckpointer>(path_, db_, options_.checkpoint_pages);
   });
 }
 
@@ -140,8 +151,11 @@ void SqliteStore::configure() {
   }
   db_.exec("PRAGMA synchronous = " + sync);
   db_.exec("PRAGMA cache_size = -" + std::to_string(std::max(options_.cache_size_kib, 0)));
-  if (!is_memory(path_))
+  if (!is_memory(path_)) {
     db_.exec("PRAGMA wal_autocheckpoint = " + std::to_string(options_.checkpoint_pages));
+    db_.exec("PRAGMA journal_size_limit = " +
+             std::to_string(std::int64_t{options_.checkpoint_pages} * options_.page_size));
+  }
 }
 
 void SqliteStore::migrate() {
@@ -222,9 +236,9 @@ class Coalesced {
 
 }  // namespace
 
-void SqliteStore::commit(const std::vector<Commit>& batch) {
+void SqliteStore::commit(const std::vector<Commit>& batch, const std::vector<Delivery>& delivered) {
   std::lock_guard lock(mutex_);
-  if (batch.empty()) return;
+  if (batch.empty() && delivered.empty()) return;
   Coalesced<Job> jobs;
   Coalesced<Task> tasks;
   Coalesced<Node> nodes;
@@ -236,10 +250,28 @@ void SqliteStore::commit(const std::vector<Commit>& batch) {
   }
   guarded("commit", [&] {
     Transaction tx(db_, "BEGIN IMMEDIATE");
-    for (const Commit& c : batch) write_event(c);
+    std::vector<const Transition*> transitions;
+    std::vector<const Action*> actions;
+    for (const Commit& c : batch) {
+      write_event(c);
+      if (c.duplicate) continue;
+      for (const Transition& t : c.decision.transitions) transitions.push_back(&t);
+      for (const Action& a : c.decision.actions) actions.push_back(&a);
+    }
+    constexpr int rows = Statements::kRowsPerInsert;
+    insert_rows(transitions, st_->insert_transitions, rows, Statements::kTransitionColumns,
+                st_->insert_transition, [](SQLite::Statement& s, int at, const Transition& t) {
+                  bind_at(s, at, t.at, t.entity, t.id, t.from, t.to, t.reason);
+                });
+    insert_rows(actions, st_->insert_actions, rows, Statements::kActionColumns, st_->insert_action,
+                [](SQLite::Statement& s, int at, const Action& a) {
+                  bind_at(s, at, a.id, to_string(a.kind), a.node, a.job_id, a.task_id, a.payload,
+                          a.created_at, a.created_at);
+                });
     for (const auto& e : jobs.entries()) write(*e.last, e.read_version, e.changes);
     for (const auto& e : tasks.entries()) write(*e.last, e.read_version, e.changes);
     for (const auto& e : nodes.entries()) write(*e.last, e.read_version, e.changes);
+    for (const Delivery& d : delivered) run(st_->mark_done, d.action_id, d.at);
     tx.commit();
   });
 }
@@ -255,12 +287,6 @@ void SqliteStore::write_event(const Commit& c) {
     if (is_primary_key_clash(e)) throw VersionConflict("event " + c.event_key + " already stored");
     throw;
   }
-  const Decision& d = c.decision;
-  for (const Transition& t : d.transitions)
-    run(st_->insert_transition, t.at, t.entity, t.id, t.from, t.to, t.reason);
-  for (const Action& a : d.actions)
-    run(st_->insert_action, a.id, to_string(a.kind), a.node, a.job_id, a.task_id, a.payload,
-        a.created_at);
 }
 
 // Read version 0: INSERT, where a clash means another writer created the record meanwhile.

@@ -70,8 +70,35 @@ TEST_F(OutboxTest, CommittedActionsAreDeliveredInOrderAndMarkedDone) {
   EXPECT_EQ(runtime_->dispatch(0), 2u);
   EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"submit/0", "submit/1"}));
   EXPECT_EQ(runtime_->undelivered(), 0u);
-  EXPECT_TRUE(stored_pending().empty());
   EXPECT_EQ(runtime_->dispatch(0), 0u);  // nothing twice
+  // Marked done with the next commit: here, one with nothing else to write.
+  EXPECT_EQ(runtime_->unwritten_acks(), 2u);
+  EXPECT_EQ(stored_pending().size(), 2u);
+  runtime_->flush();
+  EXPECT_EQ(runtime_->unwritten_acks(), 0u);
+  EXPECT_TRUE(stored_pending().empty());
+}
+
+TEST_F(OutboxTest, AcknowledgementsRideWithTheNextEventsCommit) {
+  submit_two_node_job();
+  runtime_->dispatch(0);
+  send("start", 10, TaskStarted{"train.0.0"});
+  EXPECT_TRUE(stored_pending().empty());
+}
+
+// Lost with the process before it was written, an acknowledgement costs a second delivery of the
+// same action id, which the node recognises.
+TEST_F(OutboxTest, AnUnwrittenAcknowledgementMeansOneMoreDeliveryAfterARestart) {
+  submit_two_node_job();
+  runtime_->dispatch(0);
+  boot();
+  EXPECT_EQ(runtime_->undelivered(), 2u);
+  runtime_->dispatch(0);
+  runtime_->flush();
+  EXPECT_EQ(driver_.delivered,
+            (std::vector<std::string>{"submit/0", "submit/1", "submit/0", "submit/1"}));
+  boot();
+  EXPECT_EQ(runtime_->undelivered(), 0u);
 }
 
 TEST_F(OutboxTest, FailedDeliveryWaitsForItsBackoffThenIsRetried) {
@@ -90,6 +117,7 @@ TEST_F(OutboxTest, FailedDeliveryWaitsForItsBackoffThenIsRetried) {
   EXPECT_EQ(driver_.tried.size(), 2u);  // not due: not even tried
   EXPECT_EQ(runtime_->dispatch(1000), 2u);
   EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"submit/0", "submit/1"}));
+  runtime_->flush();
   EXPECT_TRUE(stored_pending().empty());
   EXPECT_EQ(runtime_->counters().delivery_failures, 2u);
 }
@@ -103,6 +131,7 @@ TEST_F(OutboxTest, WhatIsOwedSurvivesARestartWithItsBackoff) {
   driver_.down = false;
   EXPECT_EQ(runtime_->dispatch(500), 0u);
   EXPECT_EQ(runtime_->dispatch(1000), 2u);
+  runtime_->flush();
   EXPECT_TRUE(stored_pending().empty());
   boot();
   EXPECT_EQ(runtime_->undelivered(), 0u);  // done is done
@@ -121,8 +150,8 @@ TEST_F(OutboxTest, ANodesActionsKeepTheirOrderWhileOneWaits) {
   EXPECT_EQ(runtime_->dispatch(20), 1u);  // only node-3's start
   EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"other/0"}));
   EXPECT_EQ(runtime_->dispatch(1000), 4u);
-  EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"other/0", "submit/0", "submit/1",
-                                                          "stop/0", "stop/1"}));
+  EXPECT_EQ(driver_.delivered,
+            (std::vector<std::string>{"other/0", "submit/0", "submit/1", "stop/0", "stop/1"}));
 }
 
 }  // namespace

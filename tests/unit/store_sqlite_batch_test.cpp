@@ -2,6 +2,9 @@
 // together, and a database from before a migration carried forward.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <chrono>
+#include <thread>
+
 #include "store_sqlite_fixtures.hpp"
 
 namespace shepherd::test {
@@ -109,6 +112,32 @@ TEST(SqliteStore, LaterMigrationsKeepTheTimelineAndItsSequence) {
   EXPECT_EQ(timeline[1].transition.reason, "by hand");
   EXPECT_EQ(timeline[2].seq, 3);
   EXPECT_EQ(timeline[2].transition.id, "job-1");
+}
+
+// The WAL is copied back by the store's own thread: commits go on, the log stays bounded, and a
+// reader on another connection (a new process) sees everything.
+TEST(SqliteStore, BackgroundCheckpointsKeepTheLogBoundedAndLoseNothing) {
+  TempDir dir;
+  const std::string path = dir.file("state.db");
+  SqliteOptions options;
+  options.checkpoint_pages = 8;
+  options.page_size = 4096;
+  {
+    SqliteStore store(path, options);
+    for (int i = 0; i < 300; ++i)
+      store.commit({event("e" + std::to_string(i), typical("job-" + std::to_string(i), i))});
+    for (int wait = 0; wait < 200 && store.background_checkpoints() == 0; ++wait)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_GT(store.background_checkpoints(), 0);
+    // 300 commits of several pages each, yet at most four times the threshold (plus the commit
+    // that crossed it) in the log.
+    EXPECT_LT(fs::file_size(path + "-wal"), std::uintmax_t{4096 + 24} * (4 * 8 + 40));
+    SqliteStore reader(path, options);
+    EXPECT_EQ(loaded(reader).jobs().size(), 300u);
+  }
+  SqliteStore reopened(path);
+  EXPECT_EQ(loaded(reopened).jobs().size(), 300u);
+  EXPECT_EQ(reopened.known_events({"e0", "e299"}).size(), 2u);
 }
 
 }  // namespace

@@ -1,0 +1,88 @@
+// Another writer's changes make a commit fail with VersionConflict: the runtime reloads and decides
+// again, a bounded number of times.
+#include <gtest/gtest.h>
+
+#include "notify/sinks.hpp"
+#include "runtime/runtime.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace shepherd {
+namespace {
+
+// An in-memory SQLite store whose next `conflicts` commits fail as if another writer got there first.
+class ContestedStore final : public Store {
+ public:
+  void load(Snapshot& into) override {
+    ++loads;
+    inner.load(into);
+  }
+  std::unordered_set<std::string> known_events(const std::vector<std::string>& keys) override {
+    return inner.known_events(keys);
+  }
+  void commit(const std::vector<Commit>& batch, const std::vector<Delivery>& delivered) override {
+    if (conflicts > 0) {
+      --conflicts;
+      throw VersionConflict("node node-1 is at version 9 (read at version 1)");
+    }
+    inner.commit(batch, delivered);
+  }
+  std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) override {
+    return inner.pending_actions(now, limit);
+  }
+  void mark_actions_done(const std::vector<std::string>& ids, TimeMs at) override {
+    inner.mark_actions_done(ids, at);
+  }
+  void mark_action_failed(const std::string& id, const std::string& error, TimeMs at) override {
+    inner.mark_action_failed(id, error, at);
+  }
+  std::vector<TimelineEntry> timeline(std::int64_t after, std::size_t limit) override {
+    return inner.timeline(after, limit);
+  }
+  std::int64_t duplicate_events() override { return inner.duplicate_events(); }
+  int schema_version() override { return inner.schema_version(); }
+
+  SqliteStore inner{":memory:"};
+  int conflicts = 0;
+  int loads = 0;
+};
+
+struct NoDriver final : ClusterDriver {
+  void execute(const Action&) override {}
+};
+
+class ConflictTest : public ::testing::Test {
+ protected:
+  ConflictTest() : runtime_(store_, driver_, notifier_, Engine(Policy{})) { runtime_.start(); }
+  Event registered(const std::string& key) {
+    return Event{key, 0, NodeRegistered{"node-" + key, "boot-a", "10.0.0.1", "mlx5_0", 8}};
+  }
+
+  ContestedStore store_;
+  NoDriver driver_;
+  FanoutNotifier notifier_{std::vector<std::shared_ptr<NotificationSink>>{}};
+  Runtime runtime_;
+};
+
+TEST_F(ConflictTest, AConflictIsDecidedAgainOnFreshState) {
+  store_.conflicts = 2;
+  runtime_.apply(registered("1"));
+  EXPECT_EQ(runtime_.counters().conflicts, 2u);
+  EXPECT_EQ(store_.loads, 3);  // start, then once per conflict
+  ASSERT_NE(runtime_.state().node("node-1"), nullptr);
+  Snapshot stored;
+  store_.inner.load(stored);
+  EXPECT_EQ(stored.node("node-1")->version, 1);
+}
+
+TEST_F(ConflictTest, AWriterThatKeepsLosingGivesUpAndRecordsNothing) {
+  store_.conflicts = Runtime::kMaxConflictRetries + 1;
+  EXPECT_THROW(runtime_.apply(registered("1")), VersionConflict);
+  EXPECT_EQ(runtime_.queued(), 0u);
+  EXPECT_EQ(runtime_.state().node("node-1"), nullptr);  // the cache matches the store
+  EXPECT_FALSE(store_.has_event("1"));
+  runtime_.apply(registered("1"));  // sent again by its source, once the store is free
+  EXPECT_NE(runtime_.state().node("node-1"), nullptr);
+}
+
+}  // namespace
+}  // namespace shepherd
