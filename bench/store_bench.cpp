@@ -266,12 +266,12 @@ class NullStore final : public Store {
       if (keys_.count(k)) known.insert(k);
     return known;
   }
-  void commit(const std::vector<Commit>& batch, const std::vector<Delivery>&) override {
+  void commit(const std::vector<Commit>& batch, const std::vector<std::string>&) override {
     for (const Commit& c : batch)
       if (!c.duplicate) keys_.insert(c.event_key);
   }
   std::vector<PendingAction> pending_actions(TimeMs, std::size_t) override { return {}; }
-  void mark_actions_done(const std::vector<std::string>&, TimeMs) override {}
+  void mark_actions_done(const std::vector<std::string>&) override {}
   void mark_action_failed(const std::string&, const std::string&, TimeMs) override {}
   std::vector<TimelineEntry> timeline(std::int64_t, std::size_t) override { return {}; }
   std::int64_t duplicate_events() override { return 0; }

@@ -144,6 +144,7 @@ nlohmann::json redacted_json(const Config& c) {
         {"diag_timeout", p.diag_timeout},
         {"reboot_timeout", p.reboot_timeout},
         {"heartbeat_timeout", p.heartbeat_timeout},
+        {"start_timeout", p.start_timeout},
         {"app_exit_codes", p.app_exit_codes}}},
       {"diagnostic", {{"command", c.diagnostic_command}}},
       {"reboot", {{"command", c.reboot_command}}},

@@ -9,7 +9,7 @@
 namespace shepherd::config_detail {
 namespace {
 
-const std::array<Field, 11> kFields{{
+const std::array<Field, 12> kFields{{
     {"cluster_name", Type::String, &Config::cluster_name},
     {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
     {"listen", Type::String, &Config::listen},
@@ -18,6 +18,7 @@ const std::array<Field, 11> kFields{{
     {"policy.diag_timeout", Type::Seconds, nullptr, nullptr, &Policy::diag_timeout},
     {"policy.reboot_timeout", Type::Seconds, nullptr, nullptr, &Policy::reboot_timeout},
     {"policy.heartbeat_timeout", Type::Seconds, nullptr, nullptr, &Policy::heartbeat_timeout},
+    {"policy.start_timeout", Type::Seconds, nullptr, nullptr, &Policy::start_timeout},
     {"policy.app_exit_codes", Type::IntList},
     {"diagnostic.command", Type::String, &Config::diagnostic_command},
     {"reboot.command", Type::String, &Config::reboot_command},

@@ -125,24 +125,32 @@ void launch_attempt(Context c, const std::string& job_id) {
   e.submitted_instance_ids = std::move(instance_ids);
 }
 
-void stop_task(Context c, const std::string& task_id, const std::string& reason) {
+namespace {
+void stop_task(Context c, const std::string& task_id, const std::string& reason,
+               const std::string& payload) {
   Task& t = c.b.edit_task(task_id);
   t.stop_requested = true;
   const std::string node = t.node_name, job_id = t.job_id;
   c.b.set_status_task(task_id, TaskStatus::Terminated, reason);
-  c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload =
-      nlohmann::json{{"reason", reason}}.dump();
+  c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload = payload;
+}
+}  // namespace
+
+void stop_task(Context c, const std::string& task_id, const std::string& reason) {
+  stop_task(c, task_id, reason, nlohmann::json{{"reason", reason}}.dump());
 }
 
 void stop_running_tasks(Context c, const std::string& job_id, const std::string& reason) {
   const Job& job = *c.b.job(job_id);
+  const std::string payload = nlohmann::json{{"reason", reason}}.dump();  // the same for each
+  const std::string held = "held for job " + job_id + "'s recovery";
   for (const Task* t : c.b.tasks_of(job)) {
     if (t->status != TaskStatus::InProgress) continue;
     const std::string task_id = t->id, node = t->node_name;
-    stop_task(c, task_id, reason);
+    stop_task(c, task_id, reason, payload);
     const Node* n = c.b.node(node);
     if (n && n->job_id == job_id && n->status == NodeStatus::InProgress)
-      c.b.set_status_node(node, NodeStatus::Assigned, "held for job " + job_id + "'s recovery");
+      c.b.set_status_node(node, NodeStatus::Assigned, held);
   }
 }
 

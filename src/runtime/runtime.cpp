@@ -27,8 +27,7 @@ void Runtime::reload() {
     if (node.deadline_at > 0) timers_.push({node.deadline_at, name, node.operation_id});
   auto pending = store_.pending_actions(std::numeric_limits<TimeMs>::max(),
                                         std::numeric_limits<std::size_t>::max());
-  std::unordered_set<std::string> acknowledged;  // delivered, not yet marked done in the store
-  for (const auto& d : acks_) acknowledged.insert(d.action_id);
+  std::unordered_set<std::string> acknowledged(acks_.begin(), acks_.end());
   outbox_.clear();
   for (auto& p : pending)
     if (!acknowledged.count(p.action.id)) outbox_.push_back(std::move(p));
@@ -171,7 +170,7 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
     }
     if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterDeliver);
     if (hooks_.on_delivered) hooks_.on_delivered(a, now);
-    acks_.push_back({a.id, now});
+    acks_.push_back(a.id);
     ++done;
   }
   outbox_.insert(outbox_.begin(), std::make_move_iterator(later.begin()),

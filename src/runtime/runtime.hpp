@@ -99,7 +99,7 @@ class Runtime {
   Snapshot cache_;
   std::vector<Event> queue_;
   std::deque<PendingAction> outbox_;  // committed, not yet delivered; in commit order
-  std::vector<Delivery> acks_;        // delivered, not yet marked done in the store
+  std::vector<std::string> acks_;     // ids delivered, not yet marked done in the store
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   RuntimeCounters counters_;
 };

@@ -102,12 +102,13 @@ Scenario Parser::parse(const YAML::Node& root) {
 void Parser::policy(const Field& f, Policy& p) const {
   const Map m(*this, f);
   m.allow({"max_retries", "diag_level", "diag_timeout", "reboot_timeout", "heartbeat_timeout",
-           "app_exit_codes"});
+           "start_timeout", "app_exit_codes"});
   if (auto v = m.get("max_retries")) p.max_retries = count(*v);
   if (auto v = m.get("diag_level")) p.diag_level = integer(*v, 1, 4);
   if (auto v = m.get("diag_timeout")) p.diag_timeout = seconds(*v, true);
   if (auto v = m.get("reboot_timeout")) p.reboot_timeout = seconds(*v, true);
   if (auto v = m.get("heartbeat_timeout")) p.heartbeat_timeout = seconds(*v, true);
+  if (auto v = m.get("start_timeout")) p.start_timeout = seconds(*v, true);
   if (auto v = m.get("app_exit_codes")) {
     p.app_exit_codes.clear();
     for (const Field& e : list(*v)) p.app_exit_codes.push_back(integer(e, 0, 255));

@@ -56,8 +56,8 @@ void WalCheckpointer::run() {
     // starts over when a checkpoint has caught up with the writer: if commits keep it from doing
     // so, RESTART waits for a gap between commits (holding the next one back) to make sure.
     int log = 0;
-    int rc = sqlite3_wal_checkpoint_v2(connection_.getHandle(), nullptr,
-                                       SQLITE_CHECKPOINT_PASSIVE, &log, nullptr);
+    int rc = sqlite3_wal_checkpoint_v2(connection_.getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, nullptr);
     if (rc == SQLITE_OK && log >= 2 * pages_)
       rc = sqlite3_wal_checkpoint_v2(connection_.getHandle(), nullptr, SQLITE_CHECKPOINT_RESTART,
                                      nullptr, nullptr);

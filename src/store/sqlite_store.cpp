@@ -91,15 +91,13 @@ struct SqliteStore::Statements {
         has_event(db, "SELECT 1 FROM events WHERE key = ?1"),
         pending(db,
                 "SELECT id, kind, node, job_id, task_id, payload, created_at, attempts, "
-                "last_error, next_attempt_at FROM outbox WHERE status = 'pending' AND "
-                "next_attempt_at <= ?1 "
+                "last_error, next_attempt_at FROM outbox WHERE next_attempt_at <= ?1 "
                 "ORDER BY created_at, rowid LIMIT ?2"),
-        mark_done(db,
-                  "UPDATE outbox SET status = 'done', done_at = ?2 "
-                  "WHERE id = ?1 AND status = 'pending'"),
+        // Done: the outbox keeps only what is owed (migration 0003).
+        mark_done(db, "DELETE FROM outbox WHERE id = ?1"),
         mark_failed(db,
                     "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, "
-                    "next_attempt_at = ?3 WHERE id = ?1 AND status = 'pending'"),
+                    "next_attempt_at = ?3 WHERE id = ?1"),
         timeline(db,
                  "SELECT seq, at, entity, id, from_status, to_status, reason FROM timeline "
                  "WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
@@ -236,7 +234,8 @@ class Coalesced {
 
 }  // namespace
 
-void SqliteStore::commit(const std::vector<Commit>& batch, const std::vector<Delivery>& delivered) {
+void SqliteStore::commit(const std::vector<Commit>& batch,
+                         const std::vector<std::string>& delivered) {
   std::lock_guard lock(mutex_);
   if (batch.empty() && delivered.empty()) return;
   Coalesced<Job> jobs;
@@ -271,7 +270,7 @@ void SqliteStore::commit(const std::vector<Commit>& batch, const std::vector<Del
     for (const auto& e : jobs.entries()) write(*e.last, e.read_version, e.changes);
     for (const auto& e : tasks.entries()) write(*e.last, e.read_version, e.changes);
     for (const auto& e : nodes.entries()) write(*e.last, e.read_version, e.changes);
-    for (const Delivery& d : delivered) run(st_->mark_done, d.action_id, d.at);
+    for (const auto& id : delivered) run(st_->mark_done, id);
     tx.commit();
   });
 }
@@ -386,12 +385,12 @@ std::vector<PendingAction> SqliteStore::pending_actions(TimeMs now, std::size_t 
   });
 }
 
-void SqliteStore::mark_actions_done(const std::vector<std::string>& action_ids, TimeMs at) {
+void SqliteStore::mark_actions_done(const std::vector<std::string>& action_ids) {
   std::lock_guard lock(mutex_);
   if (action_ids.empty()) return;
   guarded("mark_actions_done", [&] {
     Transaction tx(db_, "BEGIN IMMEDIATE");
-    for (const auto& id : action_ids) run(st_->mark_done, id, at);
+    for (const auto& id : action_ids) run(st_->mark_done, id);
     tx.commit();
   });
 }

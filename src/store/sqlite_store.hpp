@@ -57,9 +57,9 @@ class SqliteStore final : public Store {
   void load(Snapshot& into) override;
   std::unordered_set<std::string> known_events(const std::vector<std::string>& keys) override;
   void commit(const std::vector<Commit>& batch,
-              const std::vector<Delivery>& delivered = {}) override;
+              const std::vector<std::string>& delivered = {}) override;
   std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) override;
-  void mark_actions_done(const std::vector<std::string>& action_ids, TimeMs at) override;
+  void mark_actions_done(const std::vector<std::string>& action_ids) override;
   void mark_action_failed(const std::string& action_id, const std::string& error,
                           TimeMs retry_at) override;
   std::vector<TimelineEntry> timeline(std::int64_t after_seq, std::size_t limit) override;

@@ -37,12 +37,6 @@ struct PendingAction {
   TimeMs next_attempt_at = 0;
 };
 
-// An action carried out, to be marked done.
-struct Delivery {
-  std::string action_id;
-  TimeMs at = 0;
-};
-
 struct TimelineEntry {
   std::int64_t seq = 0;
   Transition transition;
@@ -65,15 +59,16 @@ class Store {
   // the outbox as pending; each event key. Throws VersionConflict, and writes nothing, if any
   // record changed since it was read. A record several events of the batch change carries, each
   // time, the version the previous change left (read version + 1, + 2, ...); a store may write
-  // only its last state, with the last version. `delivered` actions are marked done in the same
-  // transaction (the runtime acknowledges deliveries with its next commit).
+  // only its last state, with the last version. The `delivered` actions are marked done in the
+  // same transaction (the runtime acknowledges deliveries with its next commit).
   virtual void commit(const std::vector<Commit>& batch,
-                      const std::vector<Delivery>& delivered = {}) = 0;
+                      const std::vector<std::string>& delivered = {}) = 0;
 
   // Pending outbox actions whose next try is due, oldest first (the runtime reads them when it
   // starts; after that it delivers what it commits from memory).
   virtual std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) = 0;
-  virtual void mark_actions_done(const std::vector<std::string>& action_ids, TimeMs at) = 0;
+  // Done actions leave the outbox; an unknown id is ignored.
+  virtual void mark_actions_done(const std::vector<std::string>& action_ids) = 0;
   virtual void mark_action_failed(const std::string& action_id, const std::string& error,
                                   TimeMs retry_at) = 0;
 

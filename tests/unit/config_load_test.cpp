@@ -76,6 +76,7 @@ policy:
   diag_timeout: 600
   reboot_timeout: 1500.5
   heartbeat_timeout: 30
+  start_timeout: 120
   app_exit_codes: [1, 2, 137]
 diagnostic:
   command: dcgmi diag -r {level}
@@ -91,6 +92,7 @@ reboot:
   EXPECT_EQ(c.policy.diag_timeout, 600);
   EXPECT_EQ(c.policy.reboot_timeout, 1500.5);
   EXPECT_EQ(c.policy.heartbeat_timeout, 30);
+  EXPECT_EQ(c.policy.start_timeout, 120);
   EXPECT_EQ(c.policy.app_exit_codes, (std::vector<int>{1, 2, 137}));
   EXPECT_EQ(c.diagnostic_command, "dcgmi diag -r {level}");
   EXPECT_EQ(c.reboot_command, "/sbin/reboot");
@@ -158,7 +160,8 @@ TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
             std::string::npos);
   EXPECT_EQ(error_of("policy:\n  max_retries: 1\n  max_retry: 2\n"),
             f + ":3: policy.max_retry: unknown key (known under policy: app_exit_codes, "
-                "diag_level, diag_timeout, heartbeat_timeout, max_retries, reboot_timeout)");
+                "diag_level, diag_timeout, heartbeat_timeout, max_retries, reboot_timeout, "
+                "start_timeout)");
   // Syntax errors carry their line too.
   EXPECT_EQ(error_of("policy:\n  max_retries: [1\n").rfind(f + ":", 0), 0u);
 }

@@ -9,7 +9,8 @@
 namespace shepherd {
 namespace {
 
-// An in-memory SQLite store whose next `conflicts` commits fail as if another writer got there first.
+// An in-memory SQLite store whose next `conflicts` commits fail as if another writer got there
+// first.
 class ContestedStore final : public Store {
  public:
   void load(Snapshot& into) override {
@@ -19,7 +20,8 @@ class ContestedStore final : public Store {
   std::unordered_set<std::string> known_events(const std::vector<std::string>& keys) override {
     return inner.known_events(keys);
   }
-  void commit(const std::vector<Commit>& batch, const std::vector<Delivery>& delivered) override {
+  void commit(const std::vector<Commit>& batch,
+              const std::vector<std::string>& delivered) override {
     if (conflicts > 0) {
       --conflicts;
       throw VersionConflict("node node-1 is at version 9 (read at version 1)");
@@ -29,8 +31,8 @@ class ContestedStore final : public Store {
   std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) override {
     return inner.pending_actions(now, limit);
   }
-  void mark_actions_done(const std::vector<std::string>& ids, TimeMs at) override {
-    inner.mark_actions_done(ids, at);
+  void mark_actions_done(const std::vector<std::string>& ids) override {
+    inner.mark_actions_done(ids);
   }
   void mark_action_failed(const std::string& id, const std::string& error, TimeMs at) override {
     inner.mark_action_failed(id, error, at);

@@ -127,6 +127,7 @@ policy:
   diag_timeout: 60
   reboot_timeout: 600.5
   heartbeat_timeout: 30
+  start_timeout: 45
   app_exit_codes: [2, 137]
 cluster: {nodes: 2, gpus_per_node: 4, reboot_seconds: 0, diag_seconds: 10, task_start_seconds: 1}
 jobs: [{id: a, nodes: 1}]
@@ -144,6 +145,7 @@ expect:
   EXPECT_EQ(s.policy.diag_timeout, 60);
   EXPECT_EQ(s.policy.reboot_timeout, 600.5);
   EXPECT_EQ(s.policy.heartbeat_timeout, 30);
+  EXPECT_EQ(s.policy.start_timeout, 45);
   EXPECT_THAT(s.policy.app_exit_codes, ElementsAre(2, 137));
   EXPECT_EQ(s.cluster.gpus_per_node, 4);
   EXPECT_EQ(s.cluster.reboot_seconds, 0);

@@ -100,6 +100,11 @@ TEST(SqliteStore, LaterMigrationsKeepTheTimelineAndItsSequence) {
         "INSERT INTO timeline (at, entity, id, from_status, to_status, reason) VALUES "
         "(1, 'node', 'node-1', '', 'AVAILABLE', 'registered'), "
         "(2, 'node', 'node-1', 'AVAILABLE', 'FAILED', 'by hand')");
+    db.exec(
+        "INSERT INTO outbox (id, kind, node, job_id, task_id, payload, created_at, status, "
+        "attempts, last_error, next_attempt_at, done_at) VALUES "
+        "('owed', 'reboot', 'node-1', 'j', '', '{}', 5, 'pending', 2, 'refused', 70, NULL), "
+        "('done', 'reboot', 'node-2', 'j', '', '{}', 4, 'done', 0, '', 4, 9)");
   }
   SqliteStore store(path);
   EXPECT_EQ(store.schema_version(), sqlite_migrations().back().version);
@@ -112,6 +117,12 @@ TEST(SqliteStore, LaterMigrationsKeepTheTimelineAndItsSequence) {
   EXPECT_EQ(timeline[1].transition.reason, "by hand");
   EXPECT_EQ(timeline[2].seq, 3);
   EXPECT_EQ(timeline[2].transition.id, "job-1");
+  // The outbox keeps what is owed, with its attempts; what was done is gone.
+  auto owed = store.pending_actions(1000, 10);
+  ASSERT_EQ(owed.size(), 1u);
+  EXPECT_EQ(owed[0].action.id, "owed");
+  EXPECT_EQ(owed[0].attempts, 2);
+  EXPECT_EQ(owed[0].next_attempt_at, 70);
 }
 
 // The WAL is copied back by the store's own thread: commits go on, the log stays bounded, and a

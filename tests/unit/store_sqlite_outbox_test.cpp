@@ -63,10 +63,10 @@ TEST(SqliteStore, OutboxPendingFailedDone) {
   EXPECT_EQ(due.at(0).attempts, 2);
   EXPECT_EQ(due.at(0).last_error, "timeout");
 
-  store.mark_actions_done({"a1", "a2"}, 800);
+  store.mark_actions_done({"a1", "a2"});
   EXPECT_EQ(ids(store.pending_actions(10'000, 10)), (V{"a3"}));
   store.mark_action_failed("a1", "late failure", 900);  // a done action stays done
-  store.mark_actions_done({"a1", "unknown"}, 900);
+  store.mark_actions_done({"a1", "unknown"});
   EXPECT_EQ(ids(store.pending_actions(10'000, 10)), (V{"a3"}));
 }
 

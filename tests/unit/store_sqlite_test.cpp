@@ -217,7 +217,7 @@ TEST(SqliteStore, FileDatabaseSurvivesReopen) {
     dup.duplicate = true;
     store.commit({dup});
     store.mark_action_failed("act-job-1", "refused", 70);
-    store.mark_actions_done({"act-2"}, 12);
+    store.mark_actions_done({"act-2"});
   }
   SqliteStore store(path);
   EXPECT_EQ(store.journal_mode(), "wal");
