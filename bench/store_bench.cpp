@@ -13,6 +13,7 @@
 //                                 [--batches 1,100,1000] [--sync NORMAL,FULL,none] [--keep]
 #include <spdlog/spdlog.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -440,6 +441,7 @@ int main(int argc, char** argv) try {
   for (const auto& sync : opt.syncs) {
     for (std::size_t batch : opt.batches) {
       const std::string path = (dir / ("bench-" + sync + "-" + std::to_string(batch) + ".db"));
+      ::sync();  // the last configuration's writes reach the disk now, not during this one's timing
       Result r = replay(stream, warmup, path, sync, batch, opt.seconds);
       const double ev = static_cast<double>(r.events);
       std::printf("%-7s %6zu %8zu %8.2f %8.2f %8zu %11.0f %11.0f %11.2f %8.1f\n", sync.c_str(),
