@@ -66,22 +66,15 @@ std::vector<const Task*> Snapshot::tasks_by_id() const {
   return ordered(tasks_);
 }
 
+// insert_or_assign copies the key before it moves the record, so passing the record's own id is
+// safe.
 void Snapshot::put(Job job) {
-  auto it = jobs_.find(job.id);
-  if (it == jobs_.end())
-    jobs_.emplace(job.id, std::move(job));
-  else
-    it->second = std::move(job);
+  jobs_.insert_or_assign(job.id, std::move(job));
 }
 
 void Snapshot::put(Task task) {
-  auto it = tasks_.find(task.id);
-  if (it != tasks_.end()) {
-    it->second = std::move(task);
-    return;
-  }
-  task_ids_by_job_[task.job_id].push_back(task.id);
-  tasks_.emplace(task.id, std::move(task));
+  auto [it, inserted] = tasks_.insert_or_assign(task.id, std::move(task));
+  if (inserted) task_ids_by_job_[it->second.job_id].push_back(it->first);
 }
 
 void Snapshot::put(Node node) {
@@ -89,11 +82,7 @@ void Snapshot::put(Node node) {
     available_.insert(node.name);
   else
     available_.erase(node.name);
-  auto it = nodes_.find(node.name);
-  if (it == nodes_.end())
-    nodes_.emplace(node.name, std::move(node));
-  else
-    it->second = std::move(node);
+  nodes_.insert_or_assign(node.name, std::move(node));
 }
 
 }  // namespace shepherd

@@ -112,12 +112,12 @@ void launch_attempt(Context c, const std::string& job_id) {
     instance_ids.push_back(node.instance_id);
     const Task& task = c.b.create_task(std::move(t));
 
-    c.b.edit_node(node_name).job_id = job.id;
+    Node& assigned = c.b.edit_node(node_name);  // stays valid while the builder adds records
+    assigned.job_id = job.id;
     c.b.set_status_node(node_name, NodeStatus::Assigned, node_reason);
     Action& a = c.b.add_action(ActionKind::StartTask, node_name, job.id, task.id);
     a.payload = payloads.for_index(i);
-    Node& assigned = c.b.edit_node(node_name);  // every wait has a deadline: the start too
-    assigned.operation_id = a.id;
+    assigned.operation_id = a.id;  // every wait has a deadline: the start too
     assigned.deadline_at = c.b.now() + seconds(c.policy.start_timeout);
   }
   Job& e = c.b.edit_job(job_id);
