@@ -26,9 +26,11 @@ struct Migration {
 std::span<const Migration> sqlite_migrations();
 
 struct SqliteOptions {
-  // PRAGMA synchronous: "OFF", "NORMAL" or "FULL" (or "EXTRA"). In WAL mode NORMAL keeps the
-  // database consistent but may lose the last commits on a power cut; FULL loses none.
-  std::string synchronous = "NORMAL";
+  // PRAGMA synchronous: "OFF", "NORMAL" or "FULL" (or "EXTRA"). FULL, the default, loses no
+  // commit on a power cut. NORMAL (WAL) stays consistent but may lose the last commits, and one of
+  // them may be a decision whose reboot was already sent: the node then reboots again on restart
+  // and the recovery may be decided anew. NORMAL is a setting for those who take that risk.
+  std::string synchronous = "FULL";
   int busy_timeout_ms = 5000;      // how long to wait for another connection's write lock
   int cache_size_kib = 64 * 1024;  // page cache per connection
   // File databases: when the WAL passes this many pages (80 MB at 8 KiB) they are copied back
