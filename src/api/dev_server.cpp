@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "api/request_body.hpp"
 #include "api/views.hpp"
 #include "notify/sinks.hpp"
 #include "notify/webhook.hpp"
@@ -15,6 +16,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::int64_t kMaxJobNodes = 100000;  // as many as a scenario's cluster may have
+
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
@@ -22,32 +25,6 @@ void reply(httplib::Response& res, int status, const json& body) {
 
 void reject(httplib::Response& res, const Rejection& r) {
   reply(res, api::http_status(r), api::error_json(r));
-}
-
-// Parses the body as a JSON object or answers 400 naming what is wrong.
-std::optional<json> body_of(const httplib::Request& req, httplib::Response& res) {
-  json body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    reject(res, {"invalid", "body", "the request body must be a JSON object"});
-    return std::nullopt;
-  }
-  return body;
-}
-
-template <typename T>
-bool field(const json& body, const char* name, T& out, httplib::Response& res, bool required,
-           const char* expected) {
-  if (!body.contains(name)) {
-    if (required) reject(res, {"invalid", name, std::string(name) + " is required"});
-    return !required;
-  }
-  try {
-    out = body.at(name).get<T>();
-    return true;
-  } catch (const json::exception&) {
-    reject(res, {"invalid", name, std::string(name) + " must be " + expected});
-    return false;
-  }
 }
 
 }  // namespace
@@ -178,20 +155,21 @@ void DevServer::routes() {
     reply(res, 200, out);
   });
   s.Post("/api/jobs", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = body_of(req, res);
-    if (!body) return;
     JobSpec job;
-    double runtime = 600;
-    if (!field(*body, "id", job.id, res, true, "a string")) return;
-    if (!field(*body, "runtime", runtime, res, false, "a number of seconds")) return;
-    if (body->contains("nodes") && (*body)["nodes"].is_number_integer()) {
-      if (!field(*body, "nodes", job.node_count, res, true, "a list of node names or a count"))
-        return;
-    } else if (!field(*body, "nodes", job.nodes, res, true, "a list of node names or a count")) {
-      return;
+    try {
+      const api::RequestBody body(req.body, {"id", "nodes", "runtime"});
+      job.id = *body.text("id", true);
+      job.runtime = body.seconds("runtime", true, false).value_or(600);
+      if (!body.has("nodes"))
+        throw api::BadRequest(
+            {"invalid", "nodes", "nodes is required (a list of names or a count)"});
+      if (body.at("nodes").is_number())
+        job.node_count = static_cast<int>(*body.integer("nodes", 1, kMaxJobNodes, true));
+      else
+        job.nodes = *body.texts("nodes");
+    } catch (const api::BadRequest& e) {
+      return reject(res, e.rejection);
     }
-    if (runtime <= 0) return reject(res, {"invalid", "runtime", "runtime must be positive"});
-    job.runtime = runtime;
     std::lock_guard lock(mu_);
     Outcome o = sim_->submit(job);
     if (o.rejection) return reject(res, *o.rejection);
@@ -204,24 +182,23 @@ void DevServer::routes() {
     reply(res, 200, api::to_json(*sim_->runtime().state().job(req.matches[1])));
   });
   s.Post("/api/faults", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = body_of(req, res);
-    if (!body) return;
     std::string kind;
     ScenarioEvent e;
-    if (!field(*body, "fault", kind, res, true, "a string")) return;
-    if (!field(*body, "node", e.node, res, true, "a node name")) return;
-    if (!field(*body, "job", e.job, res, false, "a job id")) return;
-    if (!field(*body, "code", e.exit_code, res, false, "an integer 0-255")) return;
-    if (!field(*body, "duration", e.duration, res, false, "a number of seconds")) return;
+    try {
+      const api::RequestBody body(req.body, {"fault", "node", "job", "code", "duration"});
+      kind = *body.text("fault", true);
+      e.node = *body.text("node", true);
+      e.job = body.text("job", false).value_or("");
+      e.exit_code = static_cast<int>(body.integer("code", 0, 255, false).value_or(e.exit_code));
+      e.duration = body.seconds("duration", false, false).value_or(e.duration);
+    } catch (const api::BadRequest& err) {
+      return reject(res, err.rejection);
+    }
     auto parsed = parse_event_kind(kind);
     if (!parsed || *parsed == ScenarioEvent::Kind::StopJob)
       return reject(res, {"invalid", "fault",
                           "fault must be one of gpu, gpu_persistent, app, exit_code, reboot_hang, "
                           "diag_hang, agent_lost"});
-    if (e.exit_code < 0 || e.exit_code > 255)
-      return reject(res, {"invalid", "code", "code must be an integer 0-255"});
-    if (e.duration < 0)
-      return reject(res, {"invalid", "duration", "duration must not be negative"});
     e.kind = *parsed;
     std::lock_guard lock(mu_);
     if (!sim_->runtime().state().node(e.node))

@@ -19,6 +19,22 @@ int run(int argc, char** argv) {
   int code = 0;
   add_sim_commands(app, code);
   add_dev_command(app, code);
+  // CLI11 answers `--help` before it checks the words before it, so `shepherd nosuch --help` would
+  // print the top-level help and exit 0: an unknown command is refused first.
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string word = argv[1];
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      found = found || sub->get_name() == word;
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!found) {
+      std::cerr << "shepherd: unknown command '" << word << "' (commands: " << known
+                << "; see shepherd --help)\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,7 +8,17 @@ namespace shepherd {
 // itself.
 using TimeMs = std::int64_t;
 
+// The largest duration any reader accepts (about 31 years): every number of seconds read from a
+// file, an environment variable or a request is checked against it where it is read, so the
+// conversion below is always defined.
+inline constexpr double kMaxSeconds = 1e9;
+
+// Seconds to milliseconds. Saturates (NaN gives 0) rather than overflow, which would be undefined
+// behaviour: a value that got past the readers' checks still means "very long", never "at once".
 constexpr TimeMs seconds(double s) {
+  if (!(s == s)) return 0;
+  if (s >= kMaxSeconds * 1000) return static_cast<TimeMs>(kMaxSeconds * 1000 * 1000);
+  if (s <= -kMaxSeconds * 1000) return -static_cast<TimeMs>(kMaxSeconds * 1000 * 1000);
   return static_cast<TimeMs>(s * 1000.0);
 }
 

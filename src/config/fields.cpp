@@ -9,7 +9,7 @@
 namespace shepherd::config_detail {
 namespace {
 
-const std::array<Field, 12> kFields{{
+const std::array<Field, 13> kFields{{
     {"cluster_name", Type::String, &Config::cluster_name},
     {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
     {"listen", Type::String, &Config::listen},
@@ -20,6 +20,7 @@ const std::array<Field, 12> kFields{{
     {"policy.heartbeat_timeout", Type::Seconds, nullptr, nullptr, &Policy::heartbeat_timeout},
     {"policy.start_timeout", Type::Seconds, nullptr, nullptr, &Policy::start_timeout},
     {"policy.app_exit_codes", Type::IntList},
+    {"policy.other_exit_codes", Type::OtherExitCodes},
     {"diagnostic.command", Type::String, &Config::diagnostic_command},
     {"reboot.command", Type::String, &Config::reboot_command},
 }};
@@ -86,7 +87,16 @@ void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& 
       const auto v = parse_number<double>(text);
       if (!v || !std::isfinite(*v)) throw fail("expected a number of seconds, got '" + text + "'");
       if (*v < 0) throw fail("must not be negative, got " + text);
+      if (*v > kMaxSeconds)
+        throw fail("must be at most " + std::to_string(static_cast<long long>(kMaxSeconds)) +
+                   " seconds, got " + text);
       c.policy.*f.seconds = *v;
+      return;
+    }
+    case Type::OtherExitCodes: {
+      const auto v = parse_other_exit_codes(text);
+      if (!v) throw fail("expected diagnose or ignore, got '" + text + "'");
+      c.policy.other_exit_codes = *v;
       return;
     }
     case Type::IntList:  // read element by element by the callers

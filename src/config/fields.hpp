@@ -11,7 +11,7 @@
 
 namespace shepherd::config_detail {
 
-enum class Type { String, Int, Seconds, IntList };
+enum class Type { String, Int, Seconds, IntList, OtherExitCodes };
 
 struct Field {
   std::string_view path;  // YAML key path, e.g. "policy.diag_timeout"

@@ -119,9 +119,10 @@ class Reader {
       c_.policy.app_exit_codes = std::move(codes);
       return;
     }
-    const char* expected = f.type == Type::String ? "expected a string"
-                           : f.type == Type::Int  ? "expected an integer"
-                                                  : "expected a number of seconds";
+    const char* expected = f.type == Type::String || f.type == Type::OtherExitCodes
+                               ? "expected a string"
+                           : f.type == Type::Int ? "expected an integer"
+                                                 : "expected a number of seconds";
     set_scalar(c_, f, scalar(value, mark, f.path, expected),
                [&](const std::string& reason) { return error(mark, f.path, reason); });
   }

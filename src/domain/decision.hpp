@@ -34,6 +34,7 @@ nlohmann::json payload_json(const Action& action);
 inline constexpr std::string_view kNotifyJobFailed = "job_failed";
 inline constexpr std::string_view kNotifyNodeFailed = "node_failed";
 inline constexpr std::string_view kNotifyRebootTimeout = "reboot_timeout";
+inline constexpr std::string_view kNotifyDecisionRefused = "decision_refused";
 
 struct Transition {
   std::string entity;  // "job", "task" or "node"
@@ -61,8 +62,10 @@ struct Decision {
   std::vector<Transition> transitions;
   std::vector<Action> actions;
   std::optional<Rejection> rejection;
-  std::vector<std::string> refused;  // illegal transitions the engine did not write
-  std::string note;                  // why nothing changed, for the log
+  // Illegal transitions the rules asked for. Not empty: the decision writes nothing else (all or
+  // nothing), and the runtime counts it, logs it as an error and notifies a person.
+  std::vector<std::string> refused;
+  std::string note;  // why nothing changed, for the log
 
   bool changes_state() const { return !jobs.empty() || !tasks.empty() || !nodes.empty(); }
 };

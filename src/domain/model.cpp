@@ -22,4 +22,14 @@ std::optional<Verdict> parse_verdict(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(OtherExitCodes v) {
+  return v == OtherExitCodes::Ignore ? "ignore" : "diagnose";
+}
+
+std::optional<OtherExitCodes> parse_other_exit_codes(std::string_view s) {
+  for (OtherExitCodes v : {OtherExitCodes::Diagnose, OtherExitCodes::Ignore})
+    if (to_string(v) == s) return v;
+  return std::nullopt;
+}
+
 }  // namespace shepherd

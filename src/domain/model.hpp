@@ -37,7 +37,7 @@ struct Job {
   TaskDefinition task_definition;
   std::string reason;              // why it is in its status
   TimeMs recovery_started_at = 0;  // when the running recovery began (0: none)
-  std::string recovery_cause;      // what began it: "task_failed" or "node_lost"
+  std::string recovery_cause;      // what began it: "task_failed", "node_lost" or "node_crashed"
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
   std::int64_t version = 0;  // 0: not stored yet
@@ -97,6 +97,14 @@ struct Node {
 };
 
 // The recovery policy. Defaults are the seeds' values.
+// What a task exit with a code other than 0, 1 or policy.app_exit_codes gets.
+enum class OtherExitCodes {
+  Diagnose,  // like exit 1 (Shepherd's default: a GPU fault often surfaces as a crash)
+  Ignore,    // seed 003's "no action": the task ends, the job waits for a person
+};
+std::string_view to_string(OtherExitCodes v);
+std::optional<OtherExitCodes> parse_other_exit_codes(std::string_view s);
+
 struct Policy {
   int max_retries = 1;              // seed: "run time = 1"
   int diag_level = 1;               // dcgmi diag -r LEVEL
@@ -105,6 +113,7 @@ struct Policy {
   double heartbeat_timeout = 60;    // seconds without a heartbeat before a node is UNKNOWN
   double start_timeout = 600;       // seconds for a task to report running after it was started
   std::vector<int> app_exit_codes;  // exit codes that mean the application failed: no diagnostic
+  OtherExitCodes other_exit_codes = OtherExitCodes::Diagnose;
 };
 
 }  // namespace shepherd

@@ -79,8 +79,9 @@ constexpr std::array<std::pair<T, T>, 2> kTaskTransitions{{
 
 using N = NodeStatus;
 // Node: seed 002's graph; UNKNOWN when heartbeats stop and back when they resume; FAILED when a
-// diagnostic or a reboot gives up, and AVAILABLE again only through an operator's repair.
-constexpr std::array<std::pair<N, N>, 27> kNodeTransitions{{
+// diagnostic or a reboot gives up, and AVAILABLE again only through an operator's repair. A node
+// in doubt (PENDING) reaches AVAILABLE only through a diagnostic that ran (PENDING_HEALTHCHECK).
+constexpr std::array<std::pair<N, N>, 26> kNodeTransitions{{
     {N::Available, N::Assigned},
     {N::Available, N::Unknown},
     {N::Assigned, N::InProgress},
@@ -93,7 +94,6 @@ constexpr std::array<std::pair<N, N>, 27> kNodeTransitions{{
     {N::InProgress, N::Unknown},
     {N::Pending, N::PendingHealthcheck},
     {N::Pending, N::Rebooting},
-    {N::Pending, N::Available},
     {N::Pending, N::Failed},
     {N::Pending, N::Unknown},
     {N::PendingHealthcheck, N::Rebooting},

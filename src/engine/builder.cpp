@@ -180,6 +180,12 @@ Decision DecisionBuilder::finish() {
     refused.rejection = std::move(decision_.rejection);
     return refused;
   }
+  if (!decision_.refused.empty()) {  // a decision is all or nothing: one illegal step voids it
+    Decision refused;
+    refused.refused = std::move(decision_.refused);
+    refused.note = "decision refused whole: " + refused.refused.front();
+    return refused;
+  }
   auto take = [](auto& written, auto& out) {
     out.reserve(written.records.size());
     for (auto& r : written.records) out.push_back(std::move(*r));

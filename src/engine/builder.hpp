@@ -11,8 +11,9 @@
 namespace shepherd {
 
 // Accumulates one Decision. Reads see the decision's own earlier changes on top of the snapshot;
-// every status change goes through the transition tables, and an illegal one is refused (listed
-// in Decision::refused) instead of written.
+// every status change goes through the transition tables. An illegal one voids the whole decision:
+// finish() then returns nothing to write, only Decision::refused (a bug in the rules, never a
+// partial write).
 class DecisionBuilder {
  public:
   DecisionBuilder(const Snapshot& snapshot, const Event& event);

@@ -141,6 +141,8 @@ class Rules {
     const auto& app = policy_.app_exit_codes;
     if (e.signal == 0 && std::find(app.begin(), app.end(), e.exit_code) != app.end())
       return rules::fail_job(c_, job->id, what + ": an application error (policy app_exit_codes)");
+    if (e.signal == 0 && e.exit_code != 1 && policy_.other_exit_codes == OtherExitCodes::Ignore)
+      return hold_after_ignored_exit(task);
     rules::begin_recovery(c_, job->id, task.node_name, what);
   }
 
@@ -156,6 +158,9 @@ class Rules {
     const Node* n = b_.node(e.node);
     if (!n || n->operation_id != e.operation_id || e.operation_id.empty())
       return b_.ignore("stale or repeated diagnostic result for " + e.node);
+    if (n->status == NodeStatus::Pending)  // its start report is late or lost: it evidently ran
+      b_.set_status_node(e.node, NodeStatus::PendingHealthcheck,
+                         "diagnostic ran (its start report had not arrived)");
     record_verdict(e.node, e.verdict, e.detail);
   }
 
@@ -189,6 +194,10 @@ class Rules {
         node.job_id.clear();
         b_.set_status_node(e.node, NodeStatus::Available, "heartbeats resumed");
         return;
+      case NodeStatus::InProgress:
+      case NodeStatus::Assigned:
+        if (rebooted) return crashed(n);
+        return;  // a reconnect: nothing changes but the facts reported
       default:
         return;  // a reconnect: nothing changes but the facts reported
     }
@@ -204,16 +213,26 @@ class Rules {
                        ": heartbeat loss expected or known");
     b_.set_status_node(e.node, NodeStatus::Unknown,
                        "no heartbeat for " + rules::seconds_text(policy_.heartbeat_timeout));
+    Node& node = b_.edit_node(e.node);
+    const bool in_doubt =
+        n.status == NodeStatus::Pending || n.status == NodeStatus::PendingHealthcheck;
+    // Its diagnostic is lost with it: it runs again on return, job or no job, for a node whose
+    // health is in question goes back into service only through a verdict.
+    if (in_doubt) node.needs_diagnostic = true;
+    node.operation_id.clear();
+    node.deadline_at = 0;
     const Job* job = b_.job(n.job_id);
     if (!live(job)) return;
+    if (!in_doubt && part_done(*job, e.node)) {
+      // Its part of the job is COMPLETE: the job owes it nothing while the others run on. It waits
+      // for the node (with a deadline) only if a recovery must restart every task.
+      node.reason += "; its task had completed: job " + job->id + " runs on";
+      if (job->status == JobStatus::InProgress || job->status == JobStatus::Restarting) return;
+    }
     // The job waits for the node to return, within the reboot timeout.
-    Node& node = b_.edit_node(e.node);
     node.operation_id = b_.event_key() + "/return";
     node.deadline_at = b_.now() + seconds(policy_.reboot_timeout);
-    if (n.status == NodeStatus::Pending || n.status == NodeStatus::PendingHealthcheck) {
-      node.needs_diagnostic = true;  // its diagnostic is lost with it: run it again on return
-      return;
-    }
+    if (in_doubt) return;
     for (const Task* t : b_.tasks_of(*job)) {
       if (t->node_name != e.node || t->status != TaskStatus::InProgress) continue;
       const std::string what = "node " + e.node + " lost while running task " + t->id;
@@ -362,6 +381,42 @@ class Rules {
     b_.notify(kind, live(job) ? job_id : "", {n.name}, "node " + n.name + " " + what,
               job ? job->retry : 0);
     if (live(job)) rules::fail_job(c_, job_id, "node " + n.name + " " + what);
+  }
+
+  // True if the node's task of the job's current attempt is COMPLETE.
+  bool part_done(const Job& job, const std::string& node_name) const {
+    for (const Task* t : b_.tasks_of(job))
+      if (t->node_name == node_name && t->status == TaskStatus::Complete) return true;
+    return false;
+  }
+
+  // A node that runs (or was starting) a task registered with a new boot id: it rebooted by itself
+  // (kernel panic, power cycle, watchdog) and the task is gone. That is a failed task, and a crash
+  // is a hardware suspect: the node is diagnosed.
+  void crashed(const Node& n) {
+    const Job* job = b_.job(n.job_id);
+    if (!live(job)) return b_.ignore(n.name + " rebooted while holding no live job");
+    for (const Task* t : b_.tasks_of(*job)) {
+      if (t->node_name != n.name || t->status != TaskStatus::InProgress) continue;
+      const std::string what =
+          "node " + n.name + " rebooted unexpectedly (new boot id) under task " + t->id;
+      b_.set_status_task(t->id, TaskStatus::Terminated, what);
+      return rules::begin_recovery(c_, job->id, n.name, what, "node_crashed");
+    }
+    b_.ignore(n.name + " rebooted with no task running on it");
+  }
+
+  // policy.other_exit_codes: ignore (seed 003): the task is ended, its node held, the job goes on
+  // with its other tasks and cannot COMPLETE: it ends only when a person stops it.
+  void hold_after_ignored_exit(const Task& task) {
+    const Node* n = b_.node(task.node_name);
+    if (n && n->job_id == task.job_id && n->status == NodeStatus::InProgress) {
+      Node& node = b_.edit_node(task.node_name);
+      node.operation_id.clear();
+      node.deadline_at = 0;
+      b_.set_status_node(task.node_name, NodeStatus::Assigned,
+                         "task " + task.id + " ended; no action (policy other_exit_codes: ignore)");
+    }
   }
 
   DecisionBuilder& b_;

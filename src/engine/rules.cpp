@@ -183,6 +183,15 @@ void begin_recovery(Context c, const std::string& job_id, const std::string& fai
     return;
   }
   stop_running_tasks(c, job_id, "stopped: " + reason);
+  // A lost node whose part was done had no deadline while the job ran on; a restart needs it back.
+  for (const auto& name : unique_nodes(*c.b.job(job_id))) {
+    const Node* held = c.b.node(name);
+    if (!held || name == failed_node || held->job_id != job_id) continue;
+    if (held->status != NodeStatus::Unknown || held->deadline_at != 0) continue;
+    Node& e = c.b.edit_node(name);
+    e.operation_id = c.b.event_key() + "/return:" + name;
+    e.deadline_at = c.b.now() + seconds(c.policy.reboot_timeout);
+  }
   const Node* n = c.b.node(failed_node);
   if (n && n->status == NodeStatus::Unknown)
     c.b.edit_node(failed_node).needs_diagnostic = true;  // diagnosed when it returns
@@ -264,10 +273,12 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
     (n->last_verdict == Verdict::Pass ? passed : faulty).push_back(name);
   }
   const bool retry_left = job.retry < c.policy.max_retries;
-  if (faulty.empty() && job.recovery_cause == "node_lost" && retry_left) {
-    // The node came back healthy: the job died of the node's absence, not of its code.
-    c.b.set_status(job_id, JobStatus::PendingRestart,
-                   "diagnostic passed on " + join(passed) + " after it was lost: restarting");
+  const bool node_cause = job.recovery_cause == "node_lost" || job.recovery_cause == "node_crashed";
+  if (faulty.empty() && node_cause && retry_left) {
+    // The node came back healthy: the job died of the node's absence or crash, not of its code.
+    c.b.set_status(
+        job_id, JobStatus::PendingRestart,
+        "diagnostic passed on " + join(passed) + " after " + job.recovery_cause + ": restarting");
     for (const auto& name : passed)
       c.b.set_status_node(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
     try_restart(c, job_id);
@@ -275,9 +286,9 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
   }
   if (faulty.empty()) {
     fail_job(c, job_id,
-             job.recovery_cause == "node_lost"
-                 ? "diagnostic passed on " + join(passed) + " after it was lost, and no retry left"
-                 : "diagnostic passed on " + join(passed) + ": the application failed");
+             node_cause ? "diagnostic passed on " + join(passed) + " after " + job.recovery_cause +
+                              ", and no retry left"
+                        : "diagnostic passed on " + join(passed) + ": the application failed");
     return;
   }
   if (retry_left) {

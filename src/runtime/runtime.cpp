@@ -57,7 +57,7 @@ Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
     return out;
   }
   Decision d = engine_.decide(event, cache_);
-  for (const auto& r : d.refused) spdlog::error("refused transition: {}", r);
+  if (!d.refused.empty()) d = refused_decision(event, d.refused);
   if (d.rejection) {  // a refused command is not recorded: the same key may be sent corrected
     out.rejection = d.rejection;
     return out;
@@ -68,6 +68,38 @@ Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
   apply_to_cache(d);
   commit.decision = std::move(d);
   batch.push_back(std::move(commit));
+  return out;
+}
+
+// A decision that asked for an illegal transition wrote nothing (the builder voided it). What is
+// committed instead is the fact, for a person: the event is recorded (a redelivery is a duplicate,
+// not a second refusal) with one notification naming the refused steps.
+Decision Runtime::refused_decision(const Event& event, const std::vector<std::string>& refused) {
+  ++counters_.refused_decisions;
+  std::string all;
+  for (const auto& r : refused) {
+    spdlog::error("event {} ({}): decision refused whole: {}", event.key, event_kind(event.body),
+                  r);
+    all += (all.empty() ? "" : "; ") + r;
+  }
+  Decision out;
+  out.refused = refused;
+  out.note = "decision refused whole: " + all;
+  Action a;
+  a.id = event.key + "/refused";
+  a.kind = ActionKind::Notify;
+  a.created_at = event.at;
+  a.payload = nlohmann::json{
+      {"kind", kNotifyDecisionRefused},
+      {"job", ""},
+      {"nodes", nlohmann::json::array()},
+      {"reason", "event " + event.key + " (" + std::string(event_kind(event.body)) +
+                     "): the engine asked for an illegal transition, "
+                     "nothing was written: " +
+                     all},
+      {"attempt",
+       0}}.dump();
+  out.actions.push_back(std::move(a));
   return out;
 }
 

@@ -34,6 +34,7 @@ struct RuntimeCounters {
   std::uint64_t conflicts = 0;
   std::uint64_t delivered = 0;
   std::uint64_t delivery_failures = 0;
+  std::uint64_t refused_decisions = 0;  // decisions voided by an illegal transition: a rules bug
 };
 
 // The imperative shell around the engine: events in, decisions committed with their actions in one
@@ -81,6 +82,7 @@ class Runtime {
   Outcome decide_into(const Event& event, std::vector<Commit>& batch,
                       std::unordered_set<std::string>& seen);
   void apply_to_cache(const Decision& d);
+  Decision refused_decision(const Event& event, const std::vector<std::string>& refused);
   void write_acks();
   void reload();
 

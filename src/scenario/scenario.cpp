@@ -24,7 +24,7 @@ using yaml_reader::Field;
 using yaml_reader::Map;
 using yaml_reader::Reader;
 
-constexpr std::array<std::pair<Kind, std::string_view>, 8> kKindWords{{
+constexpr std::array<std::pair<Kind, std::string_view>, 9> kKindWords{{
     {Kind::GpuFault, "gpu"},
     {Kind::GpuPersistentFault, "gpu_persistent"},
     {Kind::AppFault, "app"},
@@ -32,6 +32,7 @@ constexpr std::array<std::pair<Kind, std::string_view>, 8> kKindWords{{
     {Kind::RebootHang, "reboot_hang"},
     {Kind::DiagHang, "diag_hang"},
     {Kind::AgentLost, "agent_lost"},
+    {Kind::NodeCrash, "node_crash"},
     {Kind::StopJob, "stop_job"},
 }};
 
@@ -102,7 +103,7 @@ Scenario Parser::parse(const YAML::Node& root) {
 void Parser::policy(const Field& f, Policy& p) const {
   const Map m(*this, f);
   m.allow({"max_retries", "diag_level", "diag_timeout", "reboot_timeout", "heartbeat_timeout",
-           "start_timeout", "app_exit_codes"});
+           "start_timeout", "app_exit_codes", "other_exit_codes"});
   if (auto v = m.get("max_retries")) p.max_retries = count(*v);
   if (auto v = m.get("diag_level")) p.diag_level = integer(*v, 1, 4);
   if (auto v = m.get("diag_timeout")) p.diag_timeout = seconds(*v, true);
@@ -112,6 +113,11 @@ void Parser::policy(const Field& f, Policy& p) const {
   if (auto v = m.get("app_exit_codes")) {
     p.app_exit_codes.clear();
     for (const Field& e : list(*v)) p.app_exit_codes.push_back(integer(e, 0, 255));
+  }
+  if (auto v = m.get("other_exit_codes")) {
+    const auto choice = parse_other_exit_codes(text(*v));
+    if (!choice) fail(*v, "expected diagnose or ignore, got '" + v->node.Scalar() + "'");
+    p.other_exit_codes = *choice;
   }
 }
 

@@ -41,7 +41,9 @@ struct ScenarioEvent {
     RebootHang,          // fault: reboot_hang — the node's next reboot never finishes
     DiagHang,            // fault: diag_hang — the node's next diagnostic never finishes
     AgentLost,           // fault: agent_lost — heartbeats stop (for `duration` s, 0: forever)
-    StopJob,             // action: stop_job — a user stops `job`
+    NodeCrash,  // fault: node_crash — the node reboots by itself: its task dies with it, and
+                // it registers with a new boot id after the cluster's reboot_seconds
+    StopJob,    // action: stop_job — a user stops `job`
   };
 
   double at = 0;  // virtual seconds

@@ -151,6 +151,9 @@ double Reader::seconds(const Field& f, bool positive) const {
     fail(f, "expected a number of seconds, got " + describe(f.node));
   if (positive ? v <= 0 : v < 0)
     fail(f, std::string("must be ") + (positive ? "> 0" : ">= 0") + ", got " + f.node.Scalar());
+  if (v > kMaxSeconds)
+    fail(f, "must be at most " + std::to_string(static_cast<long long>(kMaxSeconds)) +
+                " seconds, got " + f.node.Scalar());
   return v;
 }
 

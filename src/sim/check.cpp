@@ -24,6 +24,8 @@ std::vector<std::string> check_expectations(const Expectations& expect,
   if (expect.reboots) compare("stats.reboots", stats["reboots"], *expect.reboots);
   if (expect.diagnostics) compare("stats.diagnostics", stats["diagnostics"], *expect.diagnostics);
   if (expect.restarts) compare("stats.restarts", stats["restarts"], *expect.restarts);
+  // Never expected: a refused decision is a bug in the rules, whatever the final states say.
+  compare("stats.refused_decisions", stats.value("refused_decisions", 0), 0);
   return problems;
 }
 

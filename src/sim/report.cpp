@@ -57,6 +57,7 @@ nlohmann::json Simulation::report() const {
                 {"recoveries", recoveries_},
                 {"events", runtime_->counters().events},
                 {"duplicate_events", runtime_->counters().duplicates},
+                {"refused_decisions", runtime_->counters().refused_decisions},
                 {"virtual_seconds", end / 1000.0},
                 {"ettr", held > 0 ? productive / held : 0.0}};
   return {{"jobs", jobs},          {"nodes", nodes},       {"tasks", tasks},

@@ -179,6 +179,23 @@ void Simulation::inject(const ScenarioEvent& e) {
         });
       break;
     }
+    case K::NodeCrash: {
+      n.down = true;
+      n.task_id.clear();  // the process died with the kernel: no exit code is ever reported
+      const std::string name = e.node;
+      at(now_ + seconds(scenario_.policy.heartbeat_timeout), [this, name] {
+        if (nodes_[name].down)
+          runtime_->enqueue(
+              Event{"lost:" + name + ":" + std::to_string(now_), now_, NodeLost{name}});
+      });
+      at(now_ + seconds(scenario_.cluster.reboot_seconds), [this, name] {
+        SimNode& back = nodes_[name];
+        back.down = false;
+        ++back.boots;
+        report_event(name, NodeRegistered{name, "boot-" + std::to_string(back.boots), "", "", 0});
+      });
+      break;
+    }
     case K::StopJob:
       break;
   }

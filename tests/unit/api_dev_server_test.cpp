@@ -85,6 +85,31 @@ TEST_F(DevApiTest, BadInputNamesTheField) {
   EXPECT_EQ(res->status, 400);
 }
 
+// Values that used to get through: a count that wraps to 1, an endless runtime, unknown fields
+// and duplicate keys. Each is a 400 naming the field, and nothing is submitted.
+TEST_F(DevApiTest, OutOfRangeUnknownAndDuplicateFieldsAreRefused) {
+  auto field_of = [&](const std::string& body) {
+    return post("/api/jobs", body, 400)["error"]["field"];
+  };
+  EXPECT_EQ(field_of(R"({"id":"x","nodes":4294967297})"), "nodes");
+  EXPECT_EQ(field_of(R"({"id":"x","nodes":1.5})"), "nodes");
+  EXPECT_EQ(field_of(R"({"id":"x","nodes":0})"), "nodes");
+  EXPECT_EQ(field_of(R"({"id":"x","nodes":1,"runtime":1e308})"), "runtime");
+  EXPECT_EQ(field_of(R"({"id":"x","nodes":1,"runtime":"600"})"), "runtime");
+  EXPECT_EQ(field_of(R"({"id":"x","nodes":1,"runtme":600})"), "runtme");
+  EXPECT_EQ(field_of(R"({"id":"x","id":"y","nodes":1})"), "id");
+  EXPECT_EQ(field_of(R"({"id":7,"nodes":1})"), "id");
+  const json msg = post("/api/jobs", R"({"id":"x","nodes":4294967297})", 400)["error"]["message"];
+  EXPECT_NE(msg.get<std::string>().find("1..100000"), std::string::npos) << msg;
+  EXPECT_EQ(
+      post("/api/faults", R"({"fault":"app","node":"node-1","code":256})", 400)["error"]["field"],
+      "code");
+  EXPECT_EQ(post("/api/faults", R"({"fault":"agent_lost","node":"node-1","duration":1e16})",
+                 400)["error"]["field"],
+            "duration");
+  EXPECT_TRUE(get("/api/jobs").empty());
+}
+
 TEST_F(DevApiTest, InjectedFaultStartsRecovery) {
   post("/api/jobs", R"({"id":"t","nodes":["node-1"],"runtime":3600})", 201);
   post("/api/faults", R"({"fault":"gpu","node":"node-1"})", 202);

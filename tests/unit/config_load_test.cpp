@@ -160,7 +160,8 @@ TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
             std::string::npos);
   EXPECT_EQ(error_of("policy:\n  max_retries: 1\n  max_retry: 2\n"),
             f + ":3: policy.max_retry: unknown key (known under policy: app_exit_codes, "
-                "diag_level, diag_timeout, heartbeat_timeout, max_retries, reboot_timeout, "
+                "diag_level, diag_timeout, heartbeat_timeout, max_retries, other_exit_codes, "
+                "reboot_timeout, "
                 "start_timeout)");
   // Syntax errors carry their line too.
   EXPECT_EQ(error_of("policy:\n  max_retries: [1\n").rfind(f + ":", 0), 0u);

@@ -447,8 +447,9 @@ inline void app_exit_code_while_restarting_fails_job(EngineHarness& h) {
 }
 
 inline void verdict_before_start_report(EngineHarness& h) {
-  // A fast diagnostic may answer before its start report: PENDING goes straight on.
-  h.add_nodes(3);
+  // A fast diagnostic may answer before its start report: the verdict shows it ran
+  // (PENDING_HEALTHCHECK), then the rules go on as usual.
+  h.add_nodes(4);
   h.run("a", {"node-1"});
   h.exit("a", 0, 1);
   h.send(DiagnosticFinished{"node-1", h.op("node-1"), Verdict::Fail, ""});
@@ -457,11 +458,16 @@ inline void verdict_before_start_report(EngineHarness& h) {
   h.exit("b", 0, 1);
   h.send(DiagnosticFinished{"node-2", h.op("node-2"), Verdict::Pass, ""});
   EXPECT_EQ(h.node_status("node-2"), N::Available);
+  // A diagnostic that never reports at all times out from PENDING: inconclusive, a fault.
   h.run("c", {"node-3"});
   h.exit("c", 0, 1);
   h.send(JobStopRequested{"c", ""});
-  h.send(DiagnosticFinished{"node-3", h.op("node-3"), Verdict::Inconclusive, ""});
+  h.timeout("node-3");
   EXPECT_EQ(h.node_status("node-3"), N::Failed);
+  h.run("d", {"node-4"});
+  h.exit("d", 0, 1);
+  h.timeout("node-4");
+  EXPECT_EQ(h.node_status("node-4"), N::Rebooting);
 }
 
 inline void mixed_verdicts_reboot_only_the_faulty_node(EngineHarness& h) {

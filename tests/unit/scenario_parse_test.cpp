@@ -299,6 +299,13 @@ const ErrorCase kErrorCases[] = {
     {"JobRuntimeZero", "cluster: {nodes: 2}\njobs:\n  - {id: a, nodes: 1, runtime: 0}\n",
      "t.yaml:3: jobs[0].runtime", "must be > 0"},
     {"JobsNotAList", "cluster: {nodes: 2}\njobs:\n  a: 1\n", "t.yaml:2: jobs", "expected a list"},
+    // Seconds past kMaxSeconds used to overflow into a job COMPLETE as it starts.
+    {"JobRuntimeTooLong", "cluster: {nodes: 2}\njobs:\n  - {id: a, nodes: 1, runtime: 1e16}\n",
+     "t.yaml:3: jobs[0].runtime", "must be at most 1000000000 seconds"},
+    {"UntilTooLong", "until: 1e300\ncluster: {nodes: 1}\n", "t.yaml:1: until",
+     "must be at most 1000000000 seconds"},
+    {"OtherExitCodesUnknown", "policy: {other_exit_codes: maybe}\ncluster: {nodes: 1}\n",
+     "t.yaml:1: policy.other_exit_codes", "expected diagnose or ignore"},
     {"DuplicateKey", "cluster: {nodes: 2}\nseed: 1\nseed: 2\n", "t.yaml:3: seed",
      "duplicate key (first on line 2)"},
     {"DiagLevelOutOfRange", "policy:\n  diag_level: 5\ncluster: {nodes: 1}\n",
