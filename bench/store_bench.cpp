@@ -274,6 +274,9 @@ class NullStore final : public Store {
   std::vector<PendingAction> pending_actions(TimeMs, std::size_t) override { return {}; }
   void mark_actions_done(const std::vector<std::string>&) override {}
   void mark_action_failed(const std::string&, const std::string&, TimeMs) override {}
+  void mark_action_dead(const std::string&, const std::string&, TimeMs) override {}
+  std::vector<PendingAction> dead_letters(std::size_t) override { return {}; }
+  std::optional<PendingAction> revive_action(const std::string&, TimeMs) override { return {}; }
   std::vector<TimelineEntry> timeline(std::int64_t, std::size_t) override { return {}; }
   std::int64_t duplicate_events() override { return 0; }
   int schema_version() override { return 0; }

@@ -181,6 +181,20 @@ void DevServer::routes() {
     if (o.rejection) return reject(res, *o.rejection);
     reply(res, 200, api::to_json(*sim_->runtime().state().job(req.matches[1])));
   });
+  s.Get("/api/dead-letters", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu_);
+    json out = json::array();
+    for (const auto& p : sim_->runtime().dead_letters()) out.push_back(api::to_json(p));
+    reply(res, 200, out);
+  });
+  s.Post(R"(/api/dead-letters/([^/]+)/retry)",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           std::lock_guard lock(mu_);
+           if (!sim_->runtime().retry_dead_letter(req.matches[1], sim_->now()))
+             return reject(
+                 res, {"not_found", "id", "no dead letter with id " + std::string(req.matches[1])});
+           reply(res, 202, {{"retried", std::string(req.matches[1])}});
+         });
   s.Post("/api/faults", [this](const httplib::Request& req, httplib::Response& res) {
     std::string kind;
     ScenarioEvent e;

@@ -60,8 +60,8 @@ std::optional<std::vector<std::string>> RequestBody::texts(const char* name) con
   return out;
 }
 
-std::optional<std::int64_t> RequestBody::integer(const char* name, std::int64_t lo,
-                                                 std::int64_t hi, bool required) const {
+std::optional<std::int64_t> RequestBody::integer(const char* name, std::int64_t lo, std::int64_t hi,
+                                                 bool required) const {
   if (!has(name)) {
     if (required) fail(name, std::string(name) + " is required");
     return std::nullopt;

@@ -52,4 +52,18 @@ int http_status(const Rejection& r) {
   return 400;
 }
 
+nlohmann::json to_json(const PendingAction& p) {
+  const Action& a = p.action;
+  return {{"id", a.id},
+          {"kind", to_string(a.kind)},
+          {"node", a.node},
+          {"job_id", a.job_id},
+          {"task_id", a.task_id},
+          {"payload", payload_json(a)},
+          {"created_at", a.created_at},
+          {"attempts", p.attempts},
+          {"last_error", p.last_error},
+          {"dead_at", p.dead_at}};
+}
+
 }  // namespace shepherd::api

@@ -3,12 +3,15 @@
 
 #include "domain/decision.hpp"
 #include "domain/model.hpp"
+#include "store/store.hpp"
 
 namespace shepherd::api {
 // The API's JSON shape of each record: one place, shared by every server.
 nlohmann::json to_json(const Job& job);
 nlohmann::json to_json(const Task& task);
 nlohmann::json to_json(const Node& node);
+// An outbox action with its delivery history (a dead letter in GET /api/dead-letters).
+nlohmann::json to_json(const PendingAction& p);
 // {"error": {"code", "field", "message"}}
 nlohmann::json error_json(const Rejection& r);
 // The HTTP status for a rejection code: invalid 400, not_found 404, conflict 409.

@@ -6,10 +6,18 @@
 
 namespace shepherd {
 
-// Why an action could not be carried out now; it stays in the outbox and is tried again.
+// Why an action could not be carried out now; it stays in the outbox and is tried again, with a
+// backoff.
 class DeliveryError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// Why an action will never be carried out however often it is tried (a webhook's 4xx, a payload
+// its receiver refuses): it becomes a dead letter, kept for an operator.
+class PermanentDeliveryError : public DeliveryError {
+ public:
+  using DeliveryError::DeliveryError;
 };
 
 // The cluster side: real node agents, or the simulator. Every call must be safe to repeat with the

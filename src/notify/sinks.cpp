@@ -61,18 +61,23 @@ void FanoutNotifier::add(std::shared_ptr<NotificationSink> sink) {
 void FanoutNotifier::notify(const Action& action) {
   const Notification n = from_action(action);
   std::vector<std::string> failed;
+  bool all_permanent = true;
   for (const auto& sink : sinks_) {
     // Every sink gets its try even after one fails, so one broken receiver does not silence the
     // others. Sinks keep secrets out of their messages, so what() is safe to pass on.
     try {
       sink->send(n);
     } catch (const std::exception& e) {
+      all_permanent = all_permanent && dynamic_cast<const PermanentDeliveryError*>(&e);
       spdlog::warn("notification {}: sink {} failed: {}", n.id, sink->name(), e.what());
       failed.push_back(std::string(sink->name()) + " (" + e.what() + ")");
     }
   }
-  if (!failed.empty())
-    throw DeliveryError("notification " + n.id + " not delivered by " + join(failed, ", "));
+  if (failed.empty()) return;
+  // Retried while any sink may yet take it (the others see the same id again, harmlessly).
+  const std::string what = "notification " + n.id + " not delivered by " + join(failed, ", ");
+  if (all_permanent) throw PermanentDeliveryError(what);
+  throw DeliveryError(what);
 }
 
 }  // namespace shepherd

@@ -94,7 +94,7 @@ void WebhookSink::send(const Notification& n) {
   const std::string& who = options_.display_name;
   // The id becomes a header value: refuse what could split the header (it is never retryable).
   if (n.id.empty() || n.id.find_first_of("\r\n") != std::string::npos)
-    throw DeliveryError(who + ": notification has an empty or malformed id");
+    throw PermanentDeliveryError(who + ": notification has an empty or malformed id");
   const std::string body = to_json(n).dump();
   const httplib::Headers headers{{"Idempotency-Key", n.id}, {"User-Agent", "shepherd"}};
 
@@ -115,8 +115,8 @@ void WebhookSink::send(const Notification& n) {
         return;
       }
       if (!retryable(status))
-        throw DeliveryError(who + ": notification " + n.id + " refused with HTTP " +
-                            std::to_string(status) + " (not retried)");
+        throw PermanentDeliveryError(who + ": notification " + n.id + " refused with HTTP " +
+                                     std::to_string(status) + " (not retried)");
       last_error = "HTTP " + std::to_string(status);
     } else {
       // httplib's error names (Connection, Read, ...) never include the URL.

@@ -177,28 +177,45 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
       later.push_back(std::move(pending));
       continue;
     }
+    std::string error;
     try {
       if (a.kind == ActionKind::Notify)
         notifier_.notify(a);
       else
         driver_.execute(a);
-    } catch (const DeliveryError& e) {
-      ++counters_.delivery_failures;
-      const TimeMs backoff = seconds(std::min(60, 1 << std::min(pending.attempts, 6)));
-      spdlog::warn("action {} ({} on {}) not delivered, retry in {} ms: {}", a.id,
-                   to_string(a.kind), a.node, backoff, e.what());
-      store_.mark_action_failed(a.id, e.what(), now + backoff);
-      ++pending.attempts;
-      pending.last_error = e.what();
-      pending.next_attempt_at = now + backoff;
-      waiting.insert(channel(a));
-      later.push_back(std::move(pending));
+    } catch (const PermanentDeliveryError& e) {
+      // Never retried by itself: kept as a dead letter for an operator (retry_dead_letter). The
+      // node's later actions go on; nothing waits for this one.
+      ++counters_.dead_letters;
+      spdlog::error("action {} ({} on {}) failed permanently, now a dead letter: {}", a.id,
+                    to_string(a.kind), a.node, e.what());
+      store_.mark_action_dead(a.id, e.what(), now);
       continue;
+    } catch (const DeliveryError& e) {
+      error = e.what();
+    } catch (const std::exception& e) {
+      // A driver's or sink's bug must not jam dispatch: treated as transient, loudly.
+      spdlog::error("action {} ({} on {}): unexpected error: {}", a.id, to_string(a.kind), a.node,
+                    e.what());
+      error = std::string("unexpected error: ") + e.what();
     } catch (...) {
       outbox_.push_front(std::move(pending));  // not delivered: still owed
       outbox_.insert(outbox_.begin(), std::make_move_iterator(later.begin()),
                      std::make_move_iterator(later.end()));
       throw;
+    }
+    if (!error.empty()) {
+      ++counters_.delivery_failures;
+      const TimeMs backoff = retry_backoff(a.id, pending.attempts);
+      spdlog::warn("action {} ({} on {}) not delivered, retry in {} ms: {}", a.id,
+                   to_string(a.kind), a.node, backoff, error);
+      store_.mark_action_failed(a.id, error, now + backoff);
+      ++pending.attempts;
+      pending.last_error = error;
+      pending.next_attempt_at = now + backoff;
+      waiting.insert(channel(a));
+      later.push_back(std::move(pending));
+      continue;
     }
     if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterDeliver);
     if (hooks_.on_delivered) hooks_.on_delivered(a, now);
@@ -210,6 +227,29 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
   if (acks_.size() >= kMaxUnwrittenAcks) write_acks();
   counters_.delivered += done;
   return done;
+}
+
+// Exponential from 1 s, capped at kMaxRetryBackoff, with jitter in [1/2, 1] of the step so the
+// actions that failed together (a rack behind one switch) do not retry together. The jitter is a
+// hash of the action id and attempt: spread across actions, yet the same in every replay.
+TimeMs retry_backoff(const std::string& action_id, int attempts) {
+  const TimeMs step = std::min<TimeMs>(kMaxRetryBackoff, TimeMs{1000} << std::min(attempts, 20));
+  const std::size_t h = std::hash<std::string>{}(action_id + "#" + std::to_string(attempts));
+  const double jitter = 0.5 + 0.5 * static_cast<double>(h % 1024) / 1023.0;
+  return std::max<TimeMs>(1, static_cast<TimeMs>(static_cast<double>(step) * jitter));
+}
+
+std::vector<PendingAction> Runtime::dead_letters(std::size_t limit) {
+  return store_.dead_letters(limit);
+}
+
+bool Runtime::retry_dead_letter(const std::string& action_id, TimeMs now) {
+  auto revived = store_.revive_action(action_id, now);
+  if (!revived) return false;
+  spdlog::info("dead letter {} ({} on {}) queued again by an operator", action_id,
+               to_string(revived->action.kind), revived->action.node);
+  outbox_.push_back(std::move(*revived));
+  return true;
 }
 
 void Runtime::write_acks() {

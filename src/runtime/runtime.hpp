@@ -13,6 +13,11 @@
 
 namespace shepherd {
 
+// The wait before the next try of an action that failed transiently: capped, jittered, and the
+// same for the same action and attempt (replays stay deterministic).
+inline constexpr TimeMs kMaxRetryBackoff = 300'000;
+TimeMs retry_backoff(const std::string& action_id, int attempts);
+
 // Where a test may stop the runtime dead, as a crash would.
 enum class CrashPoint { AfterCommit, AfterDeliver };
 
@@ -34,7 +39,9 @@ struct RuntimeCounters {
   std::uint64_t conflicts = 0;
   std::uint64_t delivered = 0;
   std::uint64_t delivery_failures = 0;
-  std::uint64_t refused_decisions = 0;  // decisions voided by an illegal transition: a rules bug
+  std::uint64_t refused_decisions = 0;
+  std::uint64_t dead_letters = 0;  // actions that failed permanently, kept for an operator  //
+                                   // decisions voided by an illegal transition: a rules bug
 };
 
 // The imperative shell around the engine: events in, decisions committed with their actions in one
@@ -66,6 +73,10 @@ class Runtime {
   // Returns how many were delivered.
   std::size_t dispatch(TimeMs now, std::size_t limit = 4096);
   std::size_t undelivered() const { return outbox_.size(); }
+  // Actions that failed permanently (PermanentDeliveryError), oldest first; and an operator's
+  // retry of one (false if no dead letter has that id).
+  std::vector<PendingAction> dead_letters(std::size_t limit = 1000);
+  bool retry_dead_letter(const std::string& action_id, TimeMs now);
   std::size_t unwritten_acks() const { return acks_.size(); }
   static constexpr std::size_t kMaxUnwrittenAcks = 4096;  // dispatch() flushes beyond this
 

@@ -92,7 +92,7 @@ struct SqliteStore::Statements {
         pending(db,
                 "SELECT id, kind, node, job_id, task_id, payload, created_at, attempts, "
                 "last_error, next_attempt_at FROM outbox WHERE next_attempt_at <= ?1 "
-                "ORDER BY created_at, rowid LIMIT ?2"),
+                "AND dead_at IS NULL ORDER BY created_at, rowid LIMIT ?2"),
         // Done: the outbox keeps only what is owed (migration 0003).
         mark_done(db, "DELETE FROM outbox WHERE id = ?1"),
         mark_failed(db,
@@ -399,6 +399,63 @@ void SqliteStore::mark_action_failed(const std::string& action_id, const std::st
                                      TimeMs retry_at) {
   std::lock_guard lock(mutex_);
   guarded("mark_action_failed", [&] { run(st_->mark_failed, action_id, error, retry_at); });
+}
+
+void SqliteStore::mark_action_dead(const std::string& action_id, const std::string& error,
+                                   TimeMs at) {
+  std::lock_guard lock(mutex_);
+  guarded("mark_action_dead", [&] {
+    SQLite::Statement q(db_,
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, dead_at = ?3 "
+                        "WHERE id = ?1");
+    q.bind(1, action_id);
+    q.bind(2, error);
+    q.bind(3, static_cast<std::int64_t>(at));
+    q.exec();
+  });
+}
+
+namespace {
+constexpr const char* kDeadLetterColumns =
+    "SELECT id, kind, node, job_id, task_id, payload, created_at, attempts, last_error, "
+    "next_attempt_at, dead_at FROM outbox ";
+PendingAction read_dead_letter(const SQLite::Statement& s) {
+  PendingAction p = read_pending_action(s);
+  p.dead_at = s.getColumn(10).getInt64();
+  return p;
+}
+}  // namespace
+
+std::vector<PendingAction> SqliteStore::dead_letters(std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  return guarded("dead_letters", [&] {
+    SQLite::Statement q(db_, std::string(kDeadLetterColumns) +
+                                 "WHERE dead_at IS NOT NULL ORDER BY dead_at, rowid LIMIT ?1");
+    q.bind(1, sql_limit(limit));
+    std::vector<PendingAction> out;
+    while (q.executeStep()) out.push_back(read_dead_letter(q));
+    return out;
+  });
+}
+
+std::optional<PendingAction> SqliteStore::revive_action(const std::string& action_id, TimeMs at) {
+  std::lock_guard lock(mutex_);
+  return guarded("revive_action", [&]() -> std::optional<PendingAction> {
+    Transaction tx(db_, "BEGIN IMMEDIATE");
+    SQLite::Statement find(
+        db_, std::string(kDeadLetterColumns) + "WHERE id = ?1 AND dead_at IS NOT NULL");
+    find.bind(1, action_id);
+    if (!find.executeStep()) return std::nullopt;
+    PendingAction p = read_pending_action(find);
+    SQLite::Statement revive(
+        db_, "UPDATE outbox SET dead_at = NULL, next_attempt_at = ?2 WHERE id = ?1");
+    revive.bind(1, action_id);
+    revive.bind(2, static_cast<std::int64_t>(at));
+    revive.exec();
+    tx.commit();
+    p.next_attempt_at = at;
+    return p;
+  });
 }
 
 std::vector<TimelineEntry> SqliteStore::timeline(std::int64_t after_seq, std::size_t limit) {

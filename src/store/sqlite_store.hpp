@@ -64,6 +64,9 @@ class SqliteStore final : public Store {
   void mark_actions_done(const std::vector<std::string>& action_ids) override;
   void mark_action_failed(const std::string& action_id, const std::string& error,
                           TimeMs retry_at) override;
+  void mark_action_dead(const std::string& action_id, const std::string& error, TimeMs at) override;
+  std::vector<PendingAction> dead_letters(std::size_t limit) override;
+  std::optional<PendingAction> revive_action(const std::string& action_id, TimeMs at) override;
   std::vector<TimelineEntry> timeline(std::int64_t after_seq, std::size_t limit) override;
   std::int64_t duplicate_events() override;
   int schema_version() override;

@@ -35,6 +35,7 @@ struct PendingAction {
   int attempts = 0;
   std::string last_error;
   TimeMs next_attempt_at = 0;
+  TimeMs dead_at = 0;  // a dead letter since then (0: owed)
 };
 
 struct TimelineEntry {
@@ -71,6 +72,13 @@ class Store {
   virtual void mark_actions_done(const std::vector<std::string>& action_ids) = 0;
   virtual void mark_action_failed(const std::string& action_id, const std::string& error,
                                   TimeMs retry_at) = 0;
+  // A permanent failure: the action becomes a dead letter, no longer pending, kept for a person.
+  virtual void mark_action_dead(const std::string& action_id, const std::string& error,
+                                TimeMs at) = 0;
+  virtual std::vector<PendingAction> dead_letters(std::size_t limit) = 0;
+  // An operator's retry: the dead letter is pending again, due at `at`; nullopt if no dead letter
+  // has that id.
+  virtual std::optional<PendingAction> revive_action(const std::string& action_id, TimeMs at) = 0;
 
   virtual std::vector<TimelineEntry> timeline(std::int64_t after_seq, std::size_t limit) = 0;
   virtual std::int64_t duplicate_events() = 0;

@@ -110,6 +110,11 @@ TEST_F(DevApiTest, OutOfRangeUnknownAndDuplicateFieldsAreRefused) {
   EXPECT_TRUE(get("/api/jobs").empty());
 }
 
+TEST_F(DevApiTest, DeadLettersAreListedAndAnUnknownRetryIs404) {
+  EXPECT_TRUE(get("/api/dead-letters").empty());
+  EXPECT_EQ(post("/api/dead-letters/nosuch/retry", "", 404)["error"]["field"], "id");
+}
+
 TEST_F(DevApiTest, InjectedFaultStartsRecovery) {
   post("/api/jobs", R"({"id":"t","nodes":["node-1"],"runtime":3600})", 201);
   post("/api/faults", R"({"fault":"gpu","node":"node-1"})", 202);

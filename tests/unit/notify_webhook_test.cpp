@@ -92,10 +92,11 @@ class WebhookTest : public ::testing::Test {
     return o;
   }
 
-  std::string deliver_error(WebhookSink& sink) {
+  std::string deliver_error(WebhookSink& sink, bool* permanent = nullptr) {
     try {
       sink.send(sample());
     } catch (const DeliveryError& e) {
+      if (permanent) *permanent = dynamic_cast<const PermanentDeliveryError*>(&e) != nullptr;
       return e.what();
     }
     ADD_FAILURE() << "send() did not throw DeliveryError";
@@ -168,7 +169,9 @@ TEST_F(WebhookTest, PermanentFailureIsNotRetried) {
     res.set_content(std::string("bad request for ") + kPath, "text/plain");  // not echoed
   });
   WebhookSink sink(options(server.url(), 5));
-  const std::string message = deliver_error(sink);
+  bool permanent = false;
+  const std::string message = deliver_error(sink, &permanent);
+  EXPECT_TRUE(permanent);  // the runtime makes it a dead letter, not a retry every minute
   EXPECT_EQ(calls.load(), 1);
   EXPECT_TRUE(sleeps_.empty());
   EXPECT_NE(message.find("HTTP 400"), std::string::npos) << message;
@@ -183,7 +186,9 @@ TEST_F(WebhookTest, PersistentServerErrorGivesUpAfterAllAttempts) {
     res.status = 503;
   });
   WebhookSink sink(options(server.url(), 4));
-  const std::string message = deliver_error(sink);
+  bool permanent = true;
+  const std::string message = deliver_error(sink, &permanent);
+  EXPECT_FALSE(permanent);  // 5xx: the runtime tries again later
   EXPECT_EQ(calls.load(), 4);
   EXPECT_EQ(sleeps_.size(), 3u);
   EXPECT_NE(message.find("HTTP 503"), std::string::npos) << message;

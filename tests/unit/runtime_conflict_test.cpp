@@ -37,6 +37,15 @@ class ContestedStore final : public Store {
   void mark_action_failed(const std::string& id, const std::string& error, TimeMs at) override {
     inner.mark_action_failed(id, error, at);
   }
+  void mark_action_dead(const std::string& id, const std::string& error, TimeMs at) override {
+    inner.mark_action_dead(id, error, at);
+  }
+  std::vector<PendingAction> dead_letters(std::size_t limit) override {
+    return inner.dead_letters(limit);
+  }
+  std::optional<PendingAction> revive_action(const std::string& id, TimeMs at) override {
+    return inner.revive_action(id, at);
+  }
   std::vector<TimelineEntry> timeline(std::int64_t after, std::size_t limit) override {
     return inner.timeline(after, limit);
   }

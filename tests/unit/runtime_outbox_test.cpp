@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
+#include <stdexcept>
 
 #include "notify/sinks.hpp"
 #include "runtime/runtime.hpp"
@@ -14,10 +16,13 @@ namespace {
 struct FlakyDriver final : ClusterDriver {
   void execute(const Action& a) override {
     tried.push_back(a.id);
+    if (refuse == a.id) throw PermanentDeliveryError("payload refused");
+    if (buggy) throw std::logic_error("driver bug");
     if (down) throw DeliveryError("node agent unreachable");
     delivered.push_back(a.id);
   }
-  bool down = false;
+  bool down = false, buggy = false;
+  std::string refuse;  // this action id fails permanently
   std::vector<std::string> tried, delivered;
 };
 
@@ -110,10 +115,13 @@ TEST_F(OutboxTest, FailedDeliveryWaitsForItsBackoffThenIsRetried) {
   ASSERT_EQ(pending.size(), 2u);
   EXPECT_EQ(pending[0].attempts, 1);
   EXPECT_EQ(pending[0].last_error, "node agent unreachable");
-  EXPECT_EQ(pending[0].next_attempt_at, 1000);  // 1 s after the first failure
+  // 1 s after the first failure, less up to half of it in jitter.
+  EXPECT_EQ(pending[0].next_attempt_at, retry_backoff("submit/0", 0));
+  EXPECT_GE(pending[0].next_attempt_at, 500);
+  EXPECT_LE(pending[0].next_attempt_at, 1000);
 
   driver_.down = false;
-  EXPECT_EQ(runtime_->dispatch(999), 0u);
+  EXPECT_EQ(runtime_->dispatch(499), 0u);
   EXPECT_EQ(driver_.tried.size(), 2u);  // not due: not even tried
   EXPECT_EQ(runtime_->dispatch(1000), 2u);
   EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"submit/0", "submit/1"}));
@@ -135,6 +143,64 @@ TEST_F(OutboxTest, WhatIsOwedSurvivesARestartWithItsBackoff) {
   EXPECT_TRUE(stored_pending().empty());
   boot();
   EXPECT_EQ(runtime_->undelivered(), 0u);  // done is done
+}
+
+TEST(RetryBackoff, GrowsIsCappedAndJittered) {
+  EXPECT_LE(retry_backoff("a", 0), 1000);
+  EXPECT_GE(retry_backoff("a", 3), 4000);
+  EXPECT_LE(retry_backoff("a", 3), 8000);
+  for (int attempts : {9, 30, 1000}) {  // no overflow however many attempts
+    EXPECT_LE(retry_backoff("a", attempts), kMaxRetryBackoff);
+    EXPECT_GE(retry_backoff("a", attempts), kMaxRetryBackoff / 2);
+  }
+  EXPECT_EQ(retry_backoff("a", 5), retry_backoff("a", 5));  // the same in every replay
+  std::set<TimeMs> spread;  // actions that failed together do not retry together
+  for (int i = 0; i < 20; ++i) spread.insert(retry_backoff("act/" + std::to_string(i), 4));
+  EXPECT_GT(spread.size(), 10u);
+}
+
+// A permanent failure is not retried: it becomes a dead letter, kept across restarts, that holds
+// back nothing, until an operator retries it.
+TEST_F(OutboxTest, PermanentFailureBecomesDeadLetterUntilAnOperatorRetries) {
+  submit_two_node_job();
+  driver_.refuse = "submit/0";
+  send("stop", 0, JobStopRequested{"train", "tester"});  // stop/0 is for submit/0's node
+  EXPECT_EQ(runtime_->dispatch(7), 3u);
+  EXPECT_EQ(driver_.delivered, (std::vector<std::string>{"submit/1", "stop/0", "stop/1"}));
+  EXPECT_EQ(runtime_->counters().dead_letters, 1u);
+  EXPECT_EQ(runtime_->counters().delivery_failures, 0u);
+  runtime_->flush();
+  EXPECT_TRUE(stored_pending().empty());
+  auto dead = runtime_->dead_letters();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].action.id, "submit/0");
+  EXPECT_EQ(dead[0].last_error, "payload refused");
+  EXPECT_EQ(dead[0].dead_at, 7);
+  EXPECT_EQ(dead[0].attempts, 1);
+
+  boot();  // a restart does not send it again
+  EXPECT_EQ(runtime_->undelivered(), 0u);
+  EXPECT_EQ(runtime_->dispatch(100'000'000), 0u);
+  EXPECT_FALSE(runtime_->retry_dead_letter("nosuch", 5));
+  driver_.refuse.clear();
+  EXPECT_TRUE(runtime_->retry_dead_letter("submit/0", 5));
+  EXPECT_TRUE(runtime_->dead_letters().empty());
+  EXPECT_EQ(runtime_->dispatch(5), 1u);
+  EXPECT_EQ(driver_.delivered.back(), "submit/0");
+  runtime_->flush();
+  EXPECT_TRUE(stored_pending().empty());
+}
+
+// A driver's unexpected exception is a transient failure, not a jam of the whole outbox.
+TEST_F(OutboxTest, UnexpectedDriverErrorIsRetriedNotJammed) {
+  submit_two_node_job();
+  driver_.buggy = true;
+  EXPECT_EQ(runtime_->dispatch(0), 0u);
+  EXPECT_EQ(driver_.tried.size(), 2u);  // both tried: the first one's error stopped nothing
+  EXPECT_EQ(runtime_->counters().delivery_failures, 2u);
+  EXPECT_EQ(stored_pending()[0].last_error, "unexpected error: driver bug");
+  driver_.buggy = false;
+  EXPECT_EQ(runtime_->dispatch(1000), 2u);
 }
 
 // A stop must not reach a node before the start it stops; other nodes are not held up.
