@@ -246,13 +246,13 @@ class StreamGenerator {
 // ---------------------------------------------------------------------------------------------
 // The replay.
 
-class NoopDriver final : public ClusterDriver {
+class NoopDriver final : public ImmediateClusterDriver {
  public:
-  void execute(const Action&) override {}
+  void carry_out(const Action&) override {}
 };
-class NoopNotifier final : public Notifier {
+class NoopNotifier final : public ImmediateNotifier {
  public:
-  void notify(const Action&) override {}
+  void deliver(const Action&) override {}
 };
 
 // For comparison only (sync "none"): a Store that keeps nothing durable, so the Runtime's own cost
@@ -279,6 +279,8 @@ class NullStore final : public Store {
   std::optional<PendingAction> revive_action(const std::string&, TimeMs) override { return {}; }
   std::vector<TimelineEntry> timeline(std::int64_t, std::size_t) override { return {}; }
   std::int64_t duplicate_events() override { return 0; }
+  std::int64_t begin_incarnation(TimeMs) override { return ++incarnations; }
+  std::int64_t incarnations = 0;
   int schema_version() override { return 0; }
 
  private:

@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <iostream>
 
-#include "api/dev_server.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
+#include "dev/dev_server.hpp"
 
 namespace shepherd::cli {
 namespace {

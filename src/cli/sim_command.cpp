@@ -12,6 +12,7 @@ struct SimArgs {
   std::string file;
   bool json = false;
   std::string store = ":memory:";
+  std::optional<double> until;
 };
 
 // Loads the scenario or prints why not (file, line, field) and returns nullopt.
@@ -34,13 +35,18 @@ void add_sim_commands(CLI::App& app, int& code) {
   auto* run = sim->add_subcommand("run", "Run a scenario and print its timeline (or --json)");
   run->add_option("scenario", args->file, "Scenario file (YAML)")->required();
   run->add_flag("--json", args->json, "Print one JSON object: jobs, nodes, tasks, timeline, ...");
-  run->add_option("--store", args->store, "SQLite file for the store (default: in memory)");
+  run->add_option("--store", args->store,
+                  "SQLite file for the store (default: in memory); a kept file goes on where the "
+                  "last run stopped");
+  run->add_option("--until", args->until, "Stop at this virtual second (default: the scenario's)")
+      ->check(CLI::Range(0.0, kMaxSeconds));
   run->callback([args, &code] {
     auto scenario = load(args->file);
     if (!scenario) {
       code = 2;
       return;
     }
+    if (args->until) scenario->until = *args->until;
     SimOptions options;
     options.store_path = args->store;
     Simulation sim(*scenario, options);

@@ -3,6 +3,7 @@
 #include <variant>
 #include <vector>
 
+#include "domain/decision.hpp"
 #include "domain/model.hpp"
 
 namespace shepherd {
@@ -69,9 +70,19 @@ struct NodeRepaired {
   std::string requested_by;
 };
 
-using EventBody =
-    std::variant<JobSubmitted, JobStopRequested, TaskStarted, TaskExited, DiagnosticStarted,
-                 DiagnosticFinished, NodeRegistered, NodeLost, OperationTimedOut, NodeRepaired>;
+// A node refused an action for good (its agent answered that it cannot carry it out: no dcgmi, a
+// command that cannot be executed). The action is a dead letter; the engine decides what its
+// operation becomes instead of waiting out the operation's deadline.
+struct ActionFailed {
+  std::string node;
+  std::string action_id;  // the operation id of a start, diagnostic or reboot
+  ActionKind kind = ActionKind::Notify;
+  std::string error;
+};
+
+using EventBody = std::variant<JobSubmitted, JobStopRequested, TaskStarted, TaskExited,
+                               DiagnosticStarted, DiagnosticFinished, NodeRegistered, NodeLost,
+                               OperationTimedOut, NodeRepaired, ActionFailed>;
 
 struct Event {
   std::string key;  // idempotency key: a second event with the same key is recorded and ignored

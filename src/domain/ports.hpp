@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -20,22 +21,78 @@ class PermanentDeliveryError : public DeliveryError {
   using DeliveryError::DeliveryError;
 };
 
-// The cluster side: real node agents, or the simulator. Every call must be safe to repeat with the
-// same action id (the dispatcher sends again after a crash): a repeat of an id already carried out
-// is acknowledged and does nothing.
+// What became of one hand-over of an action.
+struct DeliveryResult {
+  enum class Status { Done, Failed, FailedPermanently };
+  Status status = Status::Done;
+  std::string error;  // why, when it failed
+
+  static DeliveryResult done() { return {}; }
+  static DeliveryResult failed(std::string why) { return {Status::Failed, std::move(why)}; }
+  static DeliveryResult failed_permanently(std::string why) {
+    return {Status::FailedPermanently, std::move(why)};
+  }
+};
+
+// Called exactly once per hand-over, from any thread, possibly before execute() or notify() has
+// returned. Calling it after the runtime is gone is harmless.
+using DeliveryCallback = std::function<void(DeliveryResult)>;
+
+// The cluster side: real node agents, or the simulator. execute() hands the action over and
+// returns at once (no network round trip on the caller's thread); `done` reports what became of it.
+// Every hand-over must be safe to repeat with the same action id (the dispatcher sends again after
+// a crash or a missing answer): a repeat of an id already carried out is reported done and does
+// nothing.
 class ClusterDriver {
  public:
   virtual ~ClusterDriver() = default;
-  // start_task, stop_task, run_diagnostic or reboot. Throws DeliveryError if it could not be
-  // delivered.
-  virtual void execute(const Action& action) = 0;
+  // start_task, stop_task, run_diagnostic or reboot.
+  virtual void execute(const Action& action, DeliveryCallback done) = 0;
 };
 
-// Where notify actions go (the seeds' SNS). Throws DeliveryError if no sink took it.
+// Where notify actions go (the seeds' SNS). Hands over and returns, like ClusterDriver::execute.
 class Notifier {
  public:
   virtual ~Notifier() = default;
-  virtual void notify(const Action& action) = 0;
+  virtual void notify(const Action& action, DeliveryCallback done) = 0;
+};
+
+// Runs `carry_out` now and reports its outcome: DeliveryError is a failure, PermanentDeliveryError
+// a permanent one; any other exception propagates (the caller's bug). For drivers and notifiers
+// that finish their work before they return (the simulator, tests, the sinks behind a background
+// notifier).
+template <class F>
+void report_now(F&& carry_out, const DeliveryCallback& done) {
+  DeliveryResult result;
+  try {
+    carry_out();
+  } catch (const PermanentDeliveryError& e) {
+    result = DeliveryResult::failed_permanently(e.what());
+  } catch (const DeliveryError& e) {
+    result = DeliveryResult::failed(e.what());
+  }
+  done(std::move(result));
+}
+
+// A driver that carries each action out before it returns: it implements carry_out() and throws
+// DeliveryError (or PermanentDeliveryError) when it cannot.
+class ImmediateClusterDriver : public ClusterDriver {
+ public:
+  void execute(const Action& action, DeliveryCallback done) final {
+    report_now([&] { carry_out(action); }, done);
+  }
+
+ protected:
+  virtual void carry_out(const Action& action) = 0;
+};
+
+class ImmediateNotifier : public Notifier {
+ public:
+  void notify(const Action& action, DeliveryCallback done) final {
+    report_now([&] { deliver(action); }, done);
+  }
+  // Delivers before returning; throws DeliveryError (or PermanentDeliveryError) when it cannot.
+  virtual void deliver(const Action& action) = 0;
 };
 
 }  // namespace shepherd

@@ -263,7 +263,8 @@ class Rules {
                           "did not return within " + rules::seconds_text(policy_.reboot_timeout) +
                               " of losing its heartbeat");
       case NodeStatus::Assigned:
-        return start_timed_out(n);
+        return start_failed(n,
+                            "did not start within " + rules::seconds_text(policy_.start_timeout));
       default:
         return b_.ignore("timer for " + e.node + " in state " + std::string(to_string(n.status)));
     }
@@ -282,6 +283,33 @@ class Rules {
     node.job_id.clear();
     const std::string who = e.requested_by.empty() ? "an operator" : e.requested_by;
     b_.set_status_node(e.node, NodeStatus::Available, "repaired by " + who);
+  }
+
+  // The operation the action began ends now, as its deadline would end it, with the node's answer
+  // as the reason: a person reads why in the timeline, not only that time ran out.
+  void operator()(const ActionFailed& e) {
+    const Node* found = b_.node(e.node);
+    if (!found || e.action_id.empty() || found->operation_id != e.action_id)
+      return b_.ignore("failure of an action whose operation is over: " + e.action_id);
+    const Node& n = *found;
+    const std::string why = "refused by the node: " + e.error;
+    switch (e.kind) {
+      case ActionKind::StartTask:
+        if (n.status == NodeStatus::Assigned) return start_failed(n, "could not start: " + why);
+        break;
+      case ActionKind::RunDiagnostic:
+        if (n.status == NodeStatus::Pending || n.status == NodeStatus::PendingHealthcheck)
+          return record_verdict(e.node, Verdict::Inconclusive, "diagnostic could not run: " + why);
+        break;
+      case ActionKind::Reboot:
+        if (n.status == NodeStatus::Rebooting)
+          return give_up_on(n, kNotifyRebootTimeout, "could not be rebooted: " + why);
+        break;
+      default:
+        break;
+    }
+    b_.ignore("failure of " + std::string(to_string(e.kind)) + " on " + e.node + " in state " +
+              std::string(to_string(n.status)));
   }
 
  private:
@@ -354,8 +382,9 @@ class Rules {
     if (!live(job)) b_.edit_node(node_name).job_id.clear();
   }
 
-  // A task that never reported running counts as a failed task: its node is diagnosed.
-  void start_timed_out(const Node& n) {
+  // A task that never reported running (or that the node could not start) counts as a failed
+  // task: its node is diagnosed.
+  void start_failed(const Node& n, const std::string& why) {
     Node& node = b_.edit_node(n.name);
     node.operation_id.clear();
     node.deadline_at = 0;
@@ -363,8 +392,7 @@ class Rules {
     if (!live(job)) return;
     for (const Task* t : b_.tasks_of(*job)) {
       if (t->node_name != n.name || t->status != TaskStatus::InProgress || t->started) continue;
-      const std::string what =
-          "task " + t->id + " did not start within " + rules::seconds_text(policy_.start_timeout);
+      const std::string what = "task " + t->id + " " + why;
       rules::stop_task(c_, t->id, what);
       return rules::begin_recovery(c_, job->id, n.name, what);
     }

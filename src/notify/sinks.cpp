@@ -58,7 +58,7 @@ void FanoutNotifier::add(std::shared_ptr<NotificationSink> sink) {
   sinks_.push_back(std::move(sink));
 }
 
-void FanoutNotifier::notify(const Action& action) {
+void FanoutNotifier::deliver(const Action& action) {
   const Notification n = from_action(action);
   std::vector<std::string> failed;
   bool all_permanent = true;

@@ -36,13 +36,14 @@ class RecordingSink final : public NotificationSink {
   bool failing_ = false;
 };
 
-// The Notifier port over a set of sinks. notify() succeeds only if every sink took the
+// The Notifier port over a set of sinks, on the caller's thread (BackgroundNotifier moves it off
+// the controller's). deliver() succeeds only if every sink took the
 // notification; otherwise it throws DeliveryError naming the sinks that failed, and the action
 // stays in the outbox. The retry then goes to *every* sink again, so sinks that already took it
 // see a repeat: they get the same notification id (the webhook sends it as Idempotency-Key) and
 // receivers drop what they have seen. A log sink simply logs the line twice.
-// With no sinks, notify() has nothing to do and succeeds.
-class FanoutNotifier final : public Notifier {
+// With no sinks, deliver() has nothing to do and succeeds.
+class FanoutNotifier final : public ImmediateNotifier {
  public:
   FanoutNotifier() = default;
   explicit FanoutNotifier(std::vector<std::shared_ptr<NotificationSink>> sinks);
@@ -50,7 +51,7 @@ class FanoutNotifier final : public Notifier {
   const std::vector<std::shared_ptr<NotificationSink>>& sinks() const { return sinks_; }
 
   // Throws std::invalid_argument if the action is not a notify action.
-  void notify(const Action& action) override;
+  void deliver(const Action& action) override;
 
  private:
   std::vector<std::shared_ptr<NotificationSink>> sinks_;

@@ -13,7 +13,9 @@ Runtime::Runtime(Store& store, ClusterDriver& driver, Notifier& notifier, Engine
       driver_(driver),
       notifier_(notifier),
       engine_(std::move(engine)),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)) {
+  inbox_->wake = hooks_.on_result;
+}
 
 void Runtime::start() {
   reload();
@@ -28,9 +30,19 @@ void Runtime::reload() {
   auto pending = store_.pending_actions(std::numeric_limits<TimeMs>::max(),
                                         std::numeric_limits<std::size_t>::max());
   std::unordered_set<std::string> acknowledged(acks_.begin(), acks_.end());
+  // Hand-overs in flight are forgotten: their late results find no ticket and are ignored, and the
+  // actions are handed over again (their ids make that harmless).
   outbox_.clear();
+  owed_order_.clear();
+  in_flight_ = 0;
   for (auto& p : pending)
-    if (!acknowledged.count(p.action.id)) outbox_.push_back(std::move(p));
+    if (!acknowledged.count(p.action.id)) owe(std::move(p));
+}
+
+void Runtime::owe(PendingAction pending) {
+  const std::uint64_t order = ++next_order_;
+  owed_order_[pending.action.id] = order;
+  outbox_.emplace(order, Owed{std::move(pending), 0, 0});
 }
 
 Outcome Runtime::apply(const Event& event) {
@@ -153,7 +165,7 @@ std::vector<Outcome> Runtime::flush() {
       for (const auto& t : c.decision.transitions) hooks_.on_transition(t);
     for (auto& a : c.decision.actions) {
       const TimeMs due = a.created_at;
-      outbox_.push_back(PendingAction{std::move(a), 0, {}, due});
+      owe(PendingAction{std::move(a), 0, {}, due});
     }
   }
   if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterCommit);
@@ -161,72 +173,153 @@ std::vector<Outcome> Runtime::flush() {
 }
 
 std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
-  std::size_t done = 0;
-  std::deque<PendingAction> later;  // not due yet, or failed just now: kept in order
-  // A node gets its actions in the order they were decided: a stop never overtakes the start it
-  // stops. So one that waits holds back the later ones for the same node (notifications for
-  // theirs).
-  std::unordered_set<std::string> waiting;
-  auto channel = [](const Action& a) { return a.kind == ActionKind::Notify ? "" : a.node; };
-  while (!outbox_.empty() && done < limit) {
-    PendingAction pending = std::move(outbox_.front());
-    outbox_.pop_front();
-    const Action& a = pending.action;
-    if (pending.next_attempt_at > now || waiting.count(channel(a))) {
-      waiting.insert(channel(a));
-      later.push_back(std::move(pending));
+  std::size_t confirmed = take_results(now);
+  std::size_t handed = 0;
+  // A node's actions go one at a time, in decision order: one that is in flight or waits out a
+  // backoff holds back the later ones for the same node. Notifications do not wait for each other.
+  std::unordered_set<std::string> busy;
+  for (auto it = outbox_.begin(); it != outbox_.end() && handed < limit;) {
+    Owed& owed = it->second;
+    const Action& a = owed.pending.action;
+    const bool to_node = a.kind != ActionKind::Notify;
+    if (owed.ticket != 0 && now - owed.handed_at >= kDeliveryTimeout) {
+      ++counters_.delivery_timeouts;
+      failed(owed, "no answer within " + std::to_string(kDeliveryTimeout / 1000) + " s", now);
+    }
+    if (owed.ticket != 0 || owed.pending.next_attempt_at > now || (to_node && busy.count(a.node))) {
+      if (to_node) busy.insert(a.node);
+      ++it;
       continue;
     }
-    std::string error;
-    try {
-      if (a.kind == ActionKind::Notify)
-        notifier_.notify(a);
-      else
-        driver_.execute(a);
-    } catch (const PermanentDeliveryError& e) {
-      // Never retried by itself: kept as a dead letter for an operator (retry_dead_letter). The
-      // node's later actions go on; nothing waits for this one.
-      ++counters_.dead_letters;
-      spdlog::error("action {} ({} on {}) failed permanently, now a dead letter: {}", a.id,
-                    to_string(a.kind), a.node, e.what());
-      store_.mark_action_dead(a.id, e.what(), now);
-      continue;
-    } catch (const DeliveryError& e) {
-      error = e.what();
-    } catch (const std::exception& e) {
-      // A driver's or sink's bug must not jam dispatch: treated as transient, loudly.
-      spdlog::error("action {} ({} on {}): unexpected error: {}", a.id, to_string(a.kind), a.node,
-                    e.what());
-      error = std::string("unexpected error: ") + e.what();
-    } catch (...) {
-      outbox_.push_front(std::move(pending));  // not delivered: still owed
-      outbox_.insert(outbox_.begin(), std::make_move_iterator(later.begin()),
-                     std::make_move_iterator(later.end()));
-      throw;
-    }
-    if (!error.empty()) {
-      ++counters_.delivery_failures;
-      const TimeMs backoff = retry_backoff(a.id, pending.attempts);
-      spdlog::warn("action {} ({} on {}) not delivered, retry in {} ms: {}", a.id,
-                   to_string(a.kind), a.node, backoff, error);
-      store_.mark_action_failed(a.id, error, now + backoff);
-      ++pending.attempts;
-      pending.last_error = error;
-      pending.next_attempt_at = now + backoff;
-      waiting.insert(channel(a));
-      later.push_back(std::move(pending));
+    if (superseded(a)) {
+      ++counters_.superseded;
+      spdlog::info("action {} ({} on {}) dropped: its operation is over", a.id, to_string(a.kind),
+                   a.node);
+      acks_.push_back(a.id);
+      owed_order_.erase(a.id);
+      it = outbox_.erase(it);
       continue;
     }
-    if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterDeliver);
-    if (hooks_.on_delivered) hooks_.on_delivered(a, now);
-    acks_.push_back(a.id);
-    ++done;
+    if (to_node) busy.insert(a.node);
+    hand_over(owed, now);
+    ++handed;
+    ++it;
   }
-  outbox_.insert(outbox_.begin(), std::make_move_iterator(later.begin()),
-                 std::make_move_iterator(later.end()));
+  confirmed += take_results(now);  // what drivers that finish at once already answered
   if (acks_.size() >= kMaxUnwrittenAcks) write_acks();
-  counters_.delivered += done;
-  return done;
+  return confirmed;
+}
+
+void Runtime::hand_over(Owed& owed, TimeMs now) {
+  owed.ticket = ++next_ticket_;
+  owed.handed_at = now;
+  ++in_flight_;
+  const Action& a = owed.pending.action;
+  DeliveryCallback done = [inbox = inbox_, id = a.id, ticket = owed.ticket](DeliveryResult r) {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(inbox->mu);
+      inbox->results.push_back(Result{id, ticket, std::move(r)});
+      wake = inbox->wake;
+    }
+    if (wake) wake();
+  };
+  try {
+    if (a.kind == ActionKind::Notify)
+      notifier_.notify(a, std::move(done));
+    else
+      driver_.execute(a, std::move(done));
+  } catch (const std::exception& e) {
+    // A driver's or sink's bug must not jam dispatch: treated as a transient failure, loudly.
+    spdlog::error("action {} ({} on {}): unexpected error: {}", a.id, to_string(a.kind), a.node,
+                  e.what());
+    failed(owed, std::string("unexpected error: ") + e.what(), now);
+  } catch (...) {
+    owed.ticket = 0;  // not handed over: still owed
+    --in_flight_;
+    throw;
+  }
+}
+
+// The action is owed again after its backoff (a late answer to this hand-over is ignored).
+void Runtime::failed(Owed& owed, const std::string& error, TimeMs now) {
+  if (owed.ticket != 0) --in_flight_;
+  owed.ticket = 0;
+  PendingAction& p = owed.pending;
+  ++counters_.delivery_failures;
+  const TimeMs backoff = retry_backoff(p.action.id, p.attempts);
+  spdlog::warn("action {} ({} on {}) not delivered, retry in {} ms: {}", p.action.id,
+               to_string(p.action.kind), p.action.node, backoff, error);
+  store_.mark_action_failed(p.action.id, error, now + backoff);
+  ++p.attempts;
+  p.last_error = error;
+  p.next_attempt_at = now + backoff;
+}
+
+std::size_t Runtime::take_results(TimeMs now) {
+  std::vector<Result> results;
+  {
+    std::lock_guard lock(inbox_->mu);
+    results.swap(inbox_->results);
+  }
+  std::size_t confirmed = 0;
+  for (auto& r : results) {
+    auto order = owed_order_.find(r.action_id);
+    if (order == owed_order_.end()) continue;  // confirmed or dropped already
+    auto it = outbox_.find(order->second);
+    Owed& owed = it->second;
+    if (owed.ticket != r.ticket) continue;  // the answer to a hand-over given up on
+    const Action& a = owed.pending.action;
+    switch (r.result.status) {
+      case DeliveryResult::Status::Failed:
+        failed(owed, r.result.error, now);
+        continue;
+      case DeliveryResult::Status::FailedPermanently:
+        // Never retried by itself: kept as a dead letter for an operator (retry_dead_letter). The
+        // node's later actions go on; the engine decides what the operation becomes.
+        ++counters_.dead_letters;
+        spdlog::error("action {} ({} on {}) failed permanently, now a dead letter: {}", a.id,
+                      to_string(a.kind), a.node, r.result.error);
+        store_.mark_action_dead(a.id, r.result.error, now);
+        if (a.kind != ActionKind::Notify && a.kind != ActionKind::StopTask)
+          enqueue(Event{"failed:" + a.id, now, ActionFailed{a.node, a.id, a.kind, r.result.error}});
+        break;
+      case DeliveryResult::Status::Done:
+        if (hooks_.crash_point) hooks_.crash_point(CrashPoint::AfterDeliver);
+        if (hooks_.on_delivered) hooks_.on_delivered(a, now);
+        acks_.push_back(a.id);
+        ++confirmed;
+        ++counters_.delivered;
+        break;
+    }
+    --in_flight_;
+    owed_order_.erase(order);
+    outbox_.erase(it);
+  }
+  return confirmed;
+}
+
+// An action of an operation that is already over (timed out, decided otherwise) would do harm or
+// nothing: a diagnostic or reboot of a node that moved on, a start of a task given up on.
+bool Runtime::superseded(const Action& a) const {
+  if (a.kind != ActionKind::StartTask && a.kind != ActionKind::RunDiagnostic &&
+      a.kind != ActionKind::Reboot)
+    return false;
+  const Node* n = cache_.node(a.node);
+  return !n || n->operation_id != a.id;
+}
+
+std::optional<TimeMs> Runtime::next_dispatch_at() const {
+  std::optional<TimeMs> next;
+  std::unordered_set<std::string> busy;  // a node's later actions wait for its first
+  for (const auto& [order, owed] : outbox_) {
+    const Action& a = owed.pending.action;
+    if (a.kind != ActionKind::Notify && !busy.insert(a.node).second) continue;
+    const TimeMs t =
+        owed.ticket != 0 ? owed.handed_at + kDeliveryTimeout : owed.pending.next_attempt_at;
+    if (!next || t < *next) next = t;
+  }
+  return next;
 }
 
 // Exponential from 1 s, capped at kMaxRetryBackoff, with jitter in [1/2, 1] of the step so the
@@ -248,7 +341,7 @@ bool Runtime::retry_dead_letter(const std::string& action_id, TimeMs now) {
   if (!revived) return false;
   spdlog::info("dead letter {} ({} on {}) queued again by an operator", action_id,
                to_string(revived->action.kind), revived->action.node);
-  outbox_.push_back(std::move(*revived));
+  owe(std::move(*revived));
   return true;
 }
 

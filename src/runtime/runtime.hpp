@@ -1,9 +1,12 @@
 #pragma once
-#include <deque>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <queue>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -18,6 +21,10 @@ namespace shepherd {
 inline constexpr TimeMs kMaxRetryBackoff = 300'000;
 TimeMs retry_backoff(const std::string& action_id, int attempts);
 
+// How long a handed-over action may go unanswered before it is handed over again (a node agent
+// that took it and then vanished): every wait has a deadline, this one too.
+inline constexpr TimeMs kDeliveryTimeout = 120'000;
+
 // Where a test may stop the runtime dead, as a crash would.
 enum class CrashPoint { AfterCommit, AfterDeliver };
 
@@ -25,6 +32,8 @@ struct RuntimeHooks {
   std::function<void(const Transition&)> on_transition;
   std::function<void(const Action&, TimeMs)> on_delivered;
   std::function<void(CrashPoint)> crash_point;  // may throw to simulate a crash
+  // A delivery result arrived (from any thread): the loop that calls dispatch() should wake.
+  std::function<void()> on_result;
 };
 
 struct Outcome {
@@ -39,9 +48,10 @@ struct RuntimeCounters {
   std::uint64_t conflicts = 0;
   std::uint64_t delivered = 0;
   std::uint64_t delivery_failures = 0;
-  std::uint64_t refused_decisions = 0;
-  std::uint64_t dead_letters = 0;  // actions that failed permanently, kept for an operator  //
-                                   // decisions voided by an illegal transition: a rules bug
+  std::uint64_t refused_decisions = 0;  // decisions voided by an illegal transition: a rules bug
+  std::uint64_t dead_letters = 0;       // actions that failed permanently, kept for an operator
+  std::uint64_t superseded = 0;         // owed actions dropped: their operation was already over
+  std::uint64_t delivery_timeouts = 0;  // hand-overs nobody answered within kDeliveryTimeout
 };
 
 // The imperative shell around the engine: events in, decisions committed with their actions in one
@@ -67,12 +77,20 @@ class Runtime {
   static constexpr int kMaxConflictRetries = 3;
   std::size_t queued() const { return queue_.size(); }
 
-  // Delivers due outbox actions, oldest first, from memory: what flush() committed and start()
-  // loaded. A delivery is marked done in the store by the next flush() (call it with nothing
-  // queued to write them now); one lost in a crash is delivered again, which its id makes harmless.
-  // Returns how many were delivered.
+  // Takes in the delivery results that came back since the last call, then hands due outbox
+  // actions over to the driver or notifier, oldest first, from memory: what flush() committed and
+  // start() loaded. A node has one action in flight at a time, so it gets them in the order they
+  // were decided (a stop never overtakes the start it stops). An action whose operation is already
+  // over (a diagnostic that timed out) is dropped, not delivered. A delivery is marked done in the
+  // store by the next flush() (call it with nothing queued to write them now); one lost in a crash
+  // is delivered again, which its id makes harmless. A permanent failure of a node's action also
+  // queues an ActionFailed event for the engine. Returns how many deliveries were confirmed.
   std::size_t dispatch(TimeMs now, std::size_t limit = 4096);
   std::size_t undelivered() const { return outbox_.size(); }
+  std::size_t in_flight() const { return in_flight_; }
+  // The earliest time dispatch() has something to do without a result arriving: an owed action's
+  // next try, or a hand-over's answer deadline.
+  std::optional<TimeMs> next_dispatch_at() const;
   // Actions that failed permanently (PermanentDeliveryError), oldest first; and an operator's
   // retry of one (false if no dead letter has that id).
   std::vector<PendingAction> dead_letters(std::size_t limit = 1000);
@@ -97,6 +115,28 @@ class Runtime {
   void write_acks();
   void reload();
 
+  struct Owed {
+    PendingAction pending;
+    std::uint64_t ticket = 0;  // of the hand-over in flight; 0 when not handed over
+    TimeMs handed_at = 0;
+  };
+  struct Result {
+    std::string action_id;
+    std::uint64_t ticket;
+    DeliveryResult result;
+  };
+  // Results come back on any thread and may outlive the runtime (a notifier's worker).
+  struct ResultInbox {
+    std::mutex mu;
+    std::vector<Result> results;
+    std::function<void()> wake;
+  };
+  std::size_t take_results(TimeMs now);
+  void owe(PendingAction pending);
+  bool superseded(const Action& a) const;
+  void hand_over(Owed& owed, TimeMs now);
+  void failed(Owed& owed, const std::string& error, TimeMs now);
+
   struct Timer {
     TimeMs at;
     std::string node;
@@ -111,8 +151,12 @@ class Runtime {
   RuntimeHooks hooks_;
   Snapshot cache_;
   std::vector<Event> queue_;
-  std::deque<PendingAction> outbox_;  // committed, not yet delivered; in commit order
-  std::vector<std::string> acks_;     // ids delivered, not yet marked done in the store
+  std::map<std::uint64_t, Owed> outbox_;  // committed, not yet confirmed; by commit order
+  std::unordered_map<std::string, std::uint64_t> owed_order_;  // action id -> key in outbox_
+  std::uint64_t next_order_ = 0, next_ticket_ = 0;
+  std::size_t in_flight_ = 0;
+  std::shared_ptr<ResultInbox> inbox_ = std::make_shared<ResultInbox>();
+  std::vector<std::string> acks_;  // ids delivered, not yet marked done in the store
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   RuntimeCounters counters_;
 };

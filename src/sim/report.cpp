@@ -8,7 +8,7 @@ namespace shepherd {
 
 nlohmann::json Simulation::report() const {
   using nlohmann::json;
-  const Snapshot& s = runtime_->state();
+  const Snapshot& s = runtime().state();
   json jobs = json::object(), nodes = json::object(), tasks = json::array();
   double productive = 0, held = 0;  // node-seconds, for the effective training time ratio
   const TimeMs end = now_;
@@ -55,9 +55,9 @@ nlohmann::json Simulation::report() const {
                 {"reboots", count("reboot")},
                 {"restarts", restarts_},
                 {"recoveries", recoveries_},
-                {"events", runtime_->counters().events},
-                {"duplicate_events", runtime_->counters().duplicates},
-                {"refused_decisions", runtime_->counters().refused_decisions},
+                {"events", runtime().counters().events},
+                {"duplicate_events", runtime().counters().duplicates},
+                {"refused_decisions", runtime().counters().refused_decisions},
                 {"virtual_seconds", end / 1000.0},
                 {"ettr", held > 0 ? productive / held : 0.0}};
   return {{"jobs", jobs},          {"nodes", nodes},       {"tasks", tasks},

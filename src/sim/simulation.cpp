@@ -1,5 +1,6 @@
 #include "sim/simulation.hpp"
 
+#include "controller/controller.hpp"
 #include "notify/sinks.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -23,15 +24,27 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
                         {"kind", to_string(a.kind)},
                         {"target", a.node.empty() ? a.job_id : a.node}});
   };
-  runtime_ = std::make_unique<Runtime>(*store_, *this, *notifier_, Engine(scenario_.policy, "sim"),
-                                       std::move(hooks));
-  runtime_->start();
-  for (const auto& name : scenario_.cluster.nodes) {
-    nodes_[name];
-    report_event(name, NodeRegistered{name, "boot-0", "", "", scenario_.cluster.gpus_per_node});
-  }
+  ControllerOptions copts;
+  copts.batch_limit = options_.batch_limit;
+  copts.after_commit = [this] {
+    if (std::exchange(node_freed_, false)) retry_waiting_jobs();
+  };
+  controller_ =
+      std::make_unique<Controller>(*store_, *this, *notifier_, Engine(scenario_.policy, "sim"),
+                                   clock_, scenario_.policy, std::move(hooks), std::move(copts));
+  controller_->start();
+  // A kept store: time goes on from the latest stored change, never back.
+  const Snapshot& kept = runtime().state();
+  for (const auto& [id, j] : kept.jobs()) start_ = std::max(start_, j.updated_at);
+  for (const auto& [id, t] : kept.tasks()) start_ = std::max(start_, t.updated_at);
+  for (const auto& [name, n] : kept.nodes()) start_ = std::max(start_, n.updated_at);
+  now_ = start_;
+  clock_.set(now_);
+  report_prefix_ = "s" + std::to_string(controller_->incarnation());
+  for (const auto& name : scenario_.cluster.nodes) register_node(name);
   for (const auto& job : scenario_.jobs)
-    at(seconds(job.submit_at), [this, job] {
+    at(std::max(start_, seconds(job.submit_at)), [this, job] {
+      if (runtime().state().job(job.id)) return;  // submitted by an earlier run on this store
       TaskDefinition def;
       def.runtime_seconds = job.runtime;
       Outcome o = submit(job, def);
@@ -41,11 +54,16 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
         rejected_.push_back(
             {{"t", now_ / 1000.0}, {"job", job.id}, {"error", o.rejection->message}});
     });
-  for (const auto& e : scenario_.events) at(seconds(e.at), [this, e] { inject(e); });
-  settle(0);  // the nodes are registered before anyone can ask
+  for (const auto& e : scenario_.events)
+    if (seconds(e.at) >= start_) at(seconds(e.at), [this, e] { inject(e); });
+  settle(now_);  // the nodes are registered before anyone can ask
 }
 
 Simulation::~Simulation() = default;
+
+Store& Simulation::store() {
+  return *store_;
+}
 
 void Simulation::at(TimeMs t, std::function<void()> fn) {
   agenda_.push(Item{t, ++seq_, std::move(fn)});
@@ -58,12 +76,12 @@ std::optional<TimeMs> Simulation::next_time() const {
 
 void Simulation::run() {
   const TimeMs until = seconds(scenario_.until);
-  step(0);
+  step(now_);
   while (auto t = next_time()) {
     if (*t > until) break;
     step(*t);
   }
-  runtime_->flush();  // the last deliveries' acknowledgements
+  runtime().flush();  // the last deliveries' acknowledgements
 }
 
 void Simulation::run_until(TimeMs t) {
@@ -72,7 +90,7 @@ void Simulation::run_until(TimeMs t) {
     step(*next);
   }
   if (t > now_) step(t);
-  if (runtime_->unwritten_acks() > 0) runtime_->flush();  // live: the store stays current
+  if (runtime().unwritten_acks() > 0) runtime().flush();  // live: the store stays current
 }
 
 void Simulation::step(TimeMs t) {
@@ -85,20 +103,23 @@ void Simulation::step(TimeMs t) {
   settle(now_);
 }
 
-// Applies everything the agenda produced at time t: timers, events, then actions, until quiet.
+// Lets the controller take in everything the agenda produced at time t: timers, heartbeat losses,
+// events, actions, until quiet; then wakes it again at its next deadline.
 void Simulation::settle(TimeMs t) {
-  for (int round = 0; round < 1000; ++round) {
-    runtime_->fire_due_timers(t);
-    while (runtime_->queued() > 0) runtime_->flush();
-    if (node_freed_) {
-      node_freed_ = false;
-      retry_waiting_jobs();
-    }
-    if (runtime_->dispatch(t, options_.batch_limit) == 0 && runtime_->queued() == 0) break;
+  clock_.set(t);
+  controller_->settle();
+  if (auto wake = controller_->next_wakeup(); wake && *wake > t) {
+    if (wakeups_.insert(*wake).second) at(*wake, [] {});
   }
-  if (auto deadline = runtime_->next_deadline(); deadline && *deadline > t) {
-    if (wakeups_.insert(*deadline).second) at(*deadline, [] {});
-  }
+}
+
+// A node agent's boot: it connects and registers. Boot ids are unique to this run, so a node of a
+// kept store that ran a task in the last run is seen to have rebooted.
+void Simulation::register_node(const std::string& name) {
+  SimNode& n = nodes_[name];
+  controller_->node_connected(name);
+  report_event(name, NodeRegistered{name, report_prefix_ + "-boot-" + std::to_string(n.boots), "",
+                                    "", scenario_.cluster.gpus_per_node});
 }
 
 void Simulation::report_event(const std::string& node, EventBody body) {
@@ -107,7 +128,9 @@ void Simulation::report_event(const std::string& node, EventBody body) {
     n.held.push_back(std::move(body));
     return;
   }
-  runtime_->enqueue(Event{"sim:" + std::to_string(++event_seq_), now_, std::move(body)});
+  // The agent's own report id: its node, and a number that survives the controller's restarts.
+  controller_->post(Event{report_prefix_ + ":" + node + ":" + std::to_string(++n.reports), now_,
+                          std::move(body)});
 }
 
 void Simulation::task_exits(const std::string& node, const std::string& task_id, int code,
@@ -115,7 +138,7 @@ void Simulation::task_exits(const std::string& node, const std::string& task_id,
   SimNode& n = nodes_[node];
   if (n.task_id != task_id) return;  // already gone
   n.task_id.clear();
-  if (const Task* t = runtime_->state().task(task_id)) {
+  if (const Task* t = runtime().state().task(task_id)) {
     auto since = running_since_.find(t->job_id);
     if (since != running_since_.end()) {
       work_done_[t->job_id] += static_cast<double>(now_ - since->second) / 1000.0;
@@ -126,7 +149,7 @@ void Simulation::task_exits(const std::string& node, const std::string& task_id,
 }
 
 double Simulation::remaining_work(const std::string& job_id) const {
-  const Job* job = runtime_->state().job(job_id);
+  const Job* job = runtime().state().job(job_id);
   if (!job) return 0;
   auto done = work_done_.find(job_id);
   return std::max(
@@ -141,7 +164,7 @@ void Simulation::inject(const ScenarioEvent& e) {
   }
   SimNode& n = nodes_[e.node];
   const std::string running = n.task_id;
-  const Task* task = running.empty() ? nullptr : runtime_->state().task(running);
+  const Task* task = running.empty() ? nullptr : runtime().state().task(running);
   switch (e.kind) {
     case K::GpuFault:
     case K::GpuPersistentFault:
@@ -163,36 +186,33 @@ void Simulation::inject(const ScenarioEvent& e) {
       n.diag_hangs = true;
       break;
     case K::AgentLost: {
+      if (n.lost) break;
       n.lost = true;
+      controller_->node_disconnected(e.node);  // the controller decides when it is lost
       const std::string name = e.node;
-      at(now_ + seconds(scenario_.policy.heartbeat_timeout), [this, name] {
-        if (nodes_[name].lost)  // the controller's heartbeat monitor gives up on it
-          runtime_->enqueue(
-              Event{"lost:" + name + ":" + std::to_string(now_), now_, NodeLost{name}});
-      });
       if (e.duration > 0)
         at(now_ + seconds(e.duration), [this, name] {
           SimNode& back = nodes_[name];
           back.lost = false;
-          report_event(name, NodeRegistered{name, "boot-" + std::to_string(back.boots), "", "", 0});
+          controller_->node_connected(name);
+          report_event(
+              name, NodeRegistered{name, report_prefix_ + "-boot-" + std::to_string(back.boots), "",
+                                   "", 0});
           for (auto& held : std::exchange(back.held, {})) report_event(name, std::move(held));
         });
       break;
     }
     case K::NodeCrash: {
+      if (n.down) break;
       n.down = true;
       n.task_id.clear();  // the process died with the kernel: no exit code is ever reported
+      controller_->node_disconnected(e.node);
       const std::string name = e.node;
-      at(now_ + seconds(scenario_.policy.heartbeat_timeout), [this, name] {
-        if (nodes_[name].down)
-          runtime_->enqueue(
-              Event{"lost:" + name + ":" + std::to_string(now_), now_, NodeLost{name}});
-      });
       at(now_ + seconds(scenario_.cluster.reboot_seconds), [this, name] {
         SimNode& back = nodes_[name];
         back.down = false;
         ++back.boots;
-        report_event(name, NodeRegistered{name, "boot-" + std::to_string(back.boots), "", "", 0});
+        register_node(name);
       });
       break;
     }
@@ -204,14 +224,13 @@ void Simulation::inject(const ScenarioEvent& e) {
 Outcome Simulation::submit(const JobSpec& job, const TaskDefinition& definition) {
   TaskDefinition def = definition;
   if (def.runtime_seconds <= 0) def.runtime_seconds = job.runtime;
-  return runtime_->apply(
-      Event{"submit:" + job.id + ":" + std::to_string(++event_seq_), now_,
-            JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def}});
+  return controller_->decide(
+      JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def},
+      "submit:" + job.id);
 }
 
 Outcome Simulation::stop(const std::string& job_id, const std::string& who) {
-  return runtime_->apply(Event{"stop:" + job_id + ":" + std::to_string(++event_seq_), now_,
-                               JobStopRequested{job_id, who}});
+  return controller_->decide(JobStopRequested{job_id, who}, "stop:" + job_id);
 }
 
 void Simulation::retry_waiting_jobs() {
@@ -223,7 +242,7 @@ void Simulation::retry_waiting_jobs() {
   }
 }
 
-void Simulation::execute(const Action& a) {
+void Simulation::carry_out(const Action& a) {
   if (seen_actions_.count(a.id)) return;  // a repeat after a crash: already done
   SimNode& n = nodes_[a.node];
   if (a.kind != ActionKind::StopTask && (n.lost || n.down))
@@ -254,7 +273,7 @@ void Simulation::start_task(const Action& a) {
     SimNode& n = nodes_[node];
     if (n.down) return;
     if (!n.task_id.empty()) task_exits(node, n.task_id, 137, 9);  // a stale process is killed first
-    const Task* t = runtime_->state().task(task);
+    const Task* t = runtime().state().task(task);
     if (!t || t->status != TaskStatus::InProgress) return;  // stopped before it began
     n.task_id = task;
     if (!running_since_.count(job)) running_since_[job] = now_;
@@ -284,6 +303,7 @@ void Simulation::reboot(const Action& a) {
   SimNode& n = nodes_[a.node];
   n.down = true;
   n.task_id.clear();
+  controller_->node_disconnected(a.node);
   if (std::exchange(n.reboot_hangs, false)) return;  // never comes back
   const std::string node = a.node;
   at(now_ + seconds(scenario_.cluster.reboot_seconds), [this, node] {
@@ -291,7 +311,7 @@ void Simulation::reboot(const Action& a) {
     back.down = false;
     ++back.boots;
     if (!back.persistent) back.gpu_broken = false;
-    report_event(node, NodeRegistered{node, "boot-" + std::to_string(back.boots), "", "", 0});
+    register_node(node);
   });
 }
 

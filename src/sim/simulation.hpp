@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/runtime.hpp"
+#include "common/clock.hpp"
+#include "controller/controller.hpp"
 #include "scenario/scenario.hpp"
 
 namespace shepherd {
@@ -26,8 +27,12 @@ struct SimOptions {
 };
 
 // A deterministic discrete-event simulation of a cluster on virtual time. It drives the real
-// runtime, engine, store and outbox; only the nodes are simulated (this class is their driver).
-class Simulation final : public ClusterDriver {
+// controller (runtime, engine, store, outbox, heartbeat tracker) on a manual clock; only the nodes
+// are simulated (this class is their driver). On a kept store it goes on where the last run
+// stopped: the clock starts at the latest stored time, scenario events before it are taken as
+// done, jobs not in the store yet are submitted, and the simulated nodes, whose processes died
+// with the last run, come back as freshly booted machines.
+class Simulation final : public ImmediateClusterDriver {
  public:
   explicit Simulation(Scenario scenario, SimOptions options = {});
   ~Simulation() override;
@@ -47,16 +52,20 @@ class Simulation final : public ClusterDriver {
   nlohmann::json report() const;      // `shepherd sim run --json`
   std::string timeline_text() const;  // `shepherd sim run`
 
-  Runtime& runtime() { return *runtime_; }
+  Runtime& runtime() { return controller_->runtime(); }
+  const Runtime& runtime() const { return controller_->runtime(); }
+  Controller& controller() { return *controller_; }
+  Store& store();
   const nlohmann::json& timeline() const { return timeline_; }
   const Scenario& scenario() const { return scenario_; }
-  void execute(const Action& action) override;
+  void carry_out(const Action& action) override;
 
  private:
   struct SimNode {
     bool gpu_broken = false, persistent = false, reboot_hangs = false, diag_hangs = false;
     bool lost = false, down = false;
     int boots = 0;
+    std::uint64_t reports = 0;    // the agent numbers its reports
     std::string task_id;          // the task process running there
     std::vector<EventBody> held;  // reports made while unreachable, sent on return
   };
@@ -73,6 +82,7 @@ class Simulation final : public ClusterDriver {
 
   void at(TimeMs t, std::function<void()> fn);
   void report_event(const std::string& node, EventBody body);
+  void register_node(const std::string& node);
   void step(TimeMs t);
   void settle(TimeMs t);
   void task_exits(const std::string& node, const std::string& task_id, int code, int signal);
@@ -88,9 +98,12 @@ class Simulation final : public ClusterDriver {
   std::unique_ptr<SqliteStore> store_;
   std::shared_ptr<RecordingSink> notifications_;
   std::unique_ptr<FanoutNotifier> notifier_;
-  std::unique_ptr<Runtime> runtime_;
+  ManualClock clock_;
+  std::unique_ptr<Controller> controller_;
+  TimeMs start_ = 0;  // 0, or on a kept store the latest stored time: the run goes on there
+  std::string report_prefix_;  // of the simulated agents' report ids: unique to this run
   std::priority_queue<Item, std::vector<Item>, Later> agenda_;
-  std::uint64_t seq_ = 0, event_seq_ = 0;
+  std::uint64_t seq_ = 0;
   TimeMs now_ = 0;
   std::set<TimeMs> wakeups_;
   std::map<std::string, SimNode> nodes_;

@@ -468,6 +468,16 @@ std::vector<TimelineEntry> SqliteStore::timeline(std::int64_t after_seq, std::si
   });
 }
 
+std::int64_t SqliteStore::begin_incarnation(TimeMs at) {
+  std::lock_guard lock(mutex_);
+  return guarded("begin_incarnation", [&] {
+    SQLite::Statement insert(db_, "INSERT INTO controller_incarnations (started_at) VALUES (?)");
+    insert.bind(1, static_cast<std::int64_t>(at));
+    insert.exec();
+    return db_.getLastInsertRowid();
+  });
+}
+
 std::int64_t SqliteStore::duplicate_events() {
   std::lock_guard lock(mutex_);
   return guarded("duplicate_events", [&] {

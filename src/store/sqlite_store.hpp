@@ -68,6 +68,7 @@ class SqliteStore final : public Store {
   std::vector<PendingAction> dead_letters(std::size_t limit) override;
   std::optional<PendingAction> revive_action(const std::string& action_id, TimeMs at) override;
   std::vector<TimelineEntry> timeline(std::int64_t after_seq, std::size_t limit) override;
+  std::int64_t begin_incarnation(TimeMs at) override;
   std::int64_t duplicate_events() override;
   int schema_version() override;
 

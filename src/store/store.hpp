@@ -80,6 +80,10 @@ class Store {
   // has that id.
   virtual std::optional<PendingAction> revive_action(const std::string& action_id, TimeMs at) = 0;
 
+  // Records a controller start and returns its number, greater than every earlier one on this
+  // store (controller-made event keys carry it).
+  virtual std::int64_t begin_incarnation(TimeMs at) = 0;
+
   virtual std::vector<TimelineEntry> timeline(std::int64_t after_seq, std::size_t limit) = 0;
   virtual std::int64_t duplicate_events() = 0;
   virtual int schema_version() = 0;

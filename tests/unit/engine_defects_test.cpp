@@ -162,5 +162,44 @@ TEST(EngineDefects, NodeInDoubtIsNotReturnedToServiceWithoutVerdict) {
   EXPECT_EQ(h.node_status("node-1"), N::Failed);
 }
 
+// Defect 4, the rest: an action the node refuses for good ends its operation now, with the node's
+// answer as the reason, instead of an endless retry or a wait for the deadline.
+TEST(EngineDefects, NodeRefusingItsDiagnosticGetsAnInconclusiveVerdict) {
+  EngineHarness h;
+  h.add_nodes(2);
+  h.run("j", {"node-1", "node-2"});
+  h.exit("j", 1, 1);  // node-2's task fails: diagnosed
+  ASSERT_EQ(h.node_status("node-2"), N::Pending);
+  h.send(ActionFailed{"node-2", h.op("node-2"), ActionKind::RunDiagnostic, "dcgmi not found"});
+  EXPECT_EQ(h.node("node-2").last_verdict, Verdict::Inconclusive);
+  EXPECT_EQ(h.node_status("node-2"), N::Rebooting);     // an inconclusive verdict reboots
+  EXPECT_NE(h.job_status("j"), J::PendingHealthcheck);  // the recovery moved on
+}
+
+TEST(EngineDefects, NodeRefusingItsRebootFailsTheNodeAndTellsAPerson) {
+  EngineHarness h;
+  h.add_nodes(2);
+  h.run("j", {"node-1", "node-2"});
+  h.exit("j", 1, 1);
+  h.diag("node-2", Verdict::Fail);
+  ASSERT_EQ(h.node_status("node-2"), N::Rebooting);
+  const std::size_t before = h.actions.size();
+  h.send(ActionFailed{"node-2", h.op("node-2"), ActionKind::Reboot, "no permission"});
+  EXPECT_EQ(h.node_status("node-2"), N::Failed);
+  bool notified = false;
+  for (std::size_t i = before; i < h.actions.size(); ++i)
+    notified = notified || h.actions[i].kind == ActionKind::Notify;
+  EXPECT_TRUE(notified);
+}
+
+TEST(EngineDefects, FailureOfAnActionWhoseOperationIsOverIsIgnored) {
+  EngineHarness h;
+  h.add_nodes(1);
+  h.run("j", {"node-1"});
+  const Decision d = h.send(ActionFailed{"node-1", "old/0", ActionKind::StartTask, "late"});
+  EXPECT_FALSE(d.changes_state());
+  EXPECT_EQ(h.job_status("j"), J::InProgress);
+}
+
 }  // namespace
 }  // namespace shepherd::testing

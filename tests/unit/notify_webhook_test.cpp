@@ -251,8 +251,8 @@ TEST_F(WebhookTest, FanoutThrowsButTheWorkingSinkGotIt) {
       {"reason", "diagnostic failed"},
       {"attempt", 1}}.dump();
   try {
-    notifier.notify(action);
-    ADD_FAILURE() << "notify() did not throw";
+    notifier.deliver(action);
+    ADD_FAILURE() << "deliver() did not throw";
   } catch (const DeliveryError& e) {
     const std::string message = e.what();
     EXPECT_NE(message.find("webhook"), std::string::npos) << message;
@@ -269,7 +269,7 @@ TEST_F(WebhookTest, FanoutThrowsButTheWorkingSinkGotIt) {
   // All sinks working: no throw, and the repeat reaches the recorder again (same id).
   auto recorder2 = std::make_shared<RecordingSink>("second");
   FanoutNotifier ok({recorder, recorder2});
-  EXPECT_NO_THROW(ok.notify(action));
+  EXPECT_NO_THROW(ok.deliver(action));
   EXPECT_EQ(recorder->sent().size(), 2u);
   EXPECT_EQ(recorder2->sent().size(), 1u);
 }

@@ -50,6 +50,7 @@ class ContestedStore final : public Store {
     return inner.timeline(after, limit);
   }
   std::int64_t duplicate_events() override { return inner.duplicate_events(); }
+  std::int64_t begin_incarnation(TimeMs at) override { return inner.begin_incarnation(at); }
   int schema_version() override { return inner.schema_version(); }
 
   SqliteStore inner{":memory:"};
@@ -57,8 +58,8 @@ class ContestedStore final : public Store {
   int loads = 0;
 };
 
-struct NoDriver final : ClusterDriver {
-  void execute(const Action&) override {}
+struct NoDriver final : ImmediateClusterDriver {
+  void carry_out(const Action&) override {}
 };
 
 class ConflictTest : public ::testing::Test {

@@ -16,8 +16,8 @@ namespace {
 struct SimulatedCrash {};
 
 // The node side: outlives the controller's crashes and, like a real agent, does an action id once.
-struct NodeSide final : ClusterDriver {
-  void execute(const Action& a) override {
+struct NodeSide final : ImmediateClusterDriver {
+  void carry_out(const Action& a) override {
     ++received[a.kind];
     if (seen.insert(a.id).second) ++carried_out[a.kind];
   }

@@ -9,12 +9,12 @@
 namespace shepherd {
 namespace {
 
-struct NullDriver final : ClusterDriver {
-  void execute(const Action&) override {}
+struct NullDriver final : ImmediateClusterDriver {
+  void carry_out(const Action&) override {}
 };
 
-struct RecordingNotifier final : Notifier {
-  void notify(const Action& a) override { sent.push_back(payload_json(a)); }
+struct RecordingNotifier final : ImmediateNotifier {
+  void deliver(const Action& a) override { sent.push_back(payload_json(a)); }
   std::vector<nlohmann::json> sent;
 };
 

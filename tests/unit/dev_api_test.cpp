@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "api/dev_server.hpp"
+#include "dev/dev_server.hpp"
 
 namespace shepherd {
 namespace {

@@ -1,0 +1,170 @@
+#include "controller/controller.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace shepherd {
+
+Controller::Controller(Store& store, ClusterDriver& driver, Notifier& notifier, Engine engine,
+                       const Clock& clock, Policy policy, RuntimeHooks hooks,
+                       ControllerOptions options)
+    : runtime_(store, driver, notifier, std::move(engine),
+               [this, hooks = std::move(hooks)]() mutable {
+                 auto user = std::move(hooks.on_result);
+                 hooks.on_result = [this, user = std::move(user)] {
+                   {
+                     std::lock_guard lock(mu_);
+                     woken_ = true;
+                   }
+                   wake_.notify_all();
+                   if (user) user();
+                 };
+                 return std::move(hooks);
+               }()),
+      store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      heartbeats_(seconds(policy.heartbeat_timeout)) {}
+
+void Controller::start() {
+  runtime_.start();
+  incarnation_ = store_.begin_incarnation(clock_.now());
+  spdlog::info("controller start number {}: {} actions owed", incarnation_,
+               runtime_.undelivered());
+}
+
+std::string Controller::make_key(std::string_view what) {
+  std::lock_guard lock(mu_);
+  std::string key = "c" + std::to_string(incarnation_) + "." + std::to_string(++key_seq_);
+  if (!what.empty()) key.append(":").append(what);
+  return key;
+}
+
+void Controller::post(Event event) {
+  {
+    std::lock_guard lock(mu_);
+    posted_.push_back(std::move(event));
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Controller::post(EventBody body, std::string_view what) {
+  post(Event{make_key(what), clock_.now(), std::move(body)});
+}
+
+void Controller::node_connected(const std::string& node) {
+  std::lock_guard lock(mu_);
+  liveness_.push_back({Liveness::Connected, node, clock_.now()});
+}
+
+void Controller::node_disconnected(const std::string& node) {
+  {
+    std::lock_guard lock(mu_);
+    liveness_.push_back({Liveness::Disconnected, node, clock_.now()});
+    woken_ = true;
+  }
+  wake_.notify_all();  // the loop sleeps until the loss is due, not only until the next post
+}
+
+void Controller::heard_from(const std::string& node) {
+  std::lock_guard lock(mu_);
+  liveness_.push_back({Liveness::Heard, node, clock_.now()});
+}
+
+Outcome Controller::decide(EventBody body, std::string_view what) {
+  return runtime_.apply(Event{make_key(what), clock_.now(), std::move(body)});
+}
+
+// Moves what other threads handed in onto the loop: commands run, events queued. True if there was
+// anything.
+bool Controller::take_inbox() {
+  std::vector<Event> events;
+  std::vector<std::function<void()>> commands;
+  std::vector<Liveness> liveness;
+  {
+    std::lock_guard lock(mu_);
+    events.swap(posted_);
+    commands.swap(commands_);
+    liveness.swap(liveness_);
+    woken_ = false;
+  }
+  for (const auto& l : liveness) {
+    if (l.kind == Liveness::Connected) heartbeats_.connected(l.node, l.at);
+    if (l.kind == Liveness::Disconnected) heartbeats_.disconnected(l.node, l.at);
+    if (l.kind == Liveness::Heard) heartbeats_.heard_from(l.node, l.at);
+  }
+  for (auto& e : events) runtime_.enqueue(std::move(e));
+  for (auto& c : commands) c();  // after the events posted before them
+  return !events.empty() || !commands.empty();
+}
+
+void Controller::settle() {
+  for (int round = 0; round < 1000; ++round) {
+    const TimeMs now = clock_.now();
+    bool busy = take_inbox();
+    for (const auto& node : heartbeats_.lost(now)) {
+      runtime_.enqueue(Event{make_key("lost:" + node), now, NodeLost{node}});
+      busy = true;
+    }
+    runtime_.fire_due_timers(now);
+    while (runtime_.queued() > 0) {
+      runtime_.flush();
+      if (options_.after_commit) options_.after_commit();
+      busy = true;
+    }
+    if (runtime_.unwritten_acks() > 0 && runtime_.queued() == 0) runtime_.flush();
+    if (runtime_.dispatch(now, options_.batch_limit) > 0) busy = true;
+    if (!busy && runtime_.queued() == 0) return;
+  }
+  spdlog::warn("controller: still busy after 1000 rounds; the next turn goes on");
+}
+
+std::optional<TimeMs> Controller::next_wakeup() {
+  std::optional<TimeMs> next = runtime_.next_deadline();
+  auto earliest = [&](std::optional<TimeMs> t) {
+    if (t && (!next || *t < *next)) next = t;
+  };
+  earliest(heartbeats_.next_loss_at());
+  earliest(runtime_.next_dispatch_at());
+  return next;
+}
+
+void Controller::wait_for_work(std::chrono::milliseconds max_wait) {
+  std::unique_lock lock(mu_);
+  wake_.wait_for(lock, max_wait, [this] { return woken_ || stopping_; });
+}
+
+void Controller::run(std::chrono::milliseconds max_sleep) {
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    try {
+      settle();
+    } catch (const std::exception& e) {
+      // A store error: nothing of the batch was written and its sources send again; the loop
+      // goes on after a pause rather than spin on a store that is down.
+      spdlog::error("controller: {}", e.what());
+      wait_for_work(max_sleep);
+      continue;
+    }
+    auto sleep = max_sleep;
+    if (auto at = next_wakeup()) {
+      // At least a few ms: a due item held back (its node busy) must not make the loop spin.
+      const auto until = std::chrono::milliseconds(std::max<TimeMs>(5, *at - clock_.now()));
+      sleep = std::min(sleep, until);
+    }
+    wait_for_work(sleep);
+  }
+}
+
+void Controller::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+}
+
+}  // namespace shepherd
