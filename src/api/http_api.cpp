@@ -9,17 +9,17 @@
 namespace shepherd {
 namespace {
 
-using nlohmann::json;
 using api::reject;
 using api::reply;
+using nlohmann::json;
 
 constexpr std::int64_t kMaxJobNodes = 100000;  // as many as a scenario's cluster may have
 constexpr std::size_t kTimelinePage = 10000;   // entries per GET /api/timeline at most
 
 json to_json(const TimelineEntry& e) {
   const Transition& t = e.transition;
-  return {{"seq", e.seq}, {"t", t.at / 1000.0}, {"kind", t.entity}, {"id", t.id},
-          {"from", t.from}, {"to", t.to},       {"reason", t.reason}};
+  return {{"seq", e.seq},   {"t", t.at / 1000.0}, {"kind", t.entity},  {"id", t.id},
+          {"from", t.from}, {"to", t.to},         {"reason", t.reason}};
 }
 
 // A command's answer: the outcome, and the record it touched as the loop left it.
@@ -65,16 +65,20 @@ HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
 HttpApi::~HttpApi() = default;
 
 int HttpApi::bind(const std::string& host, int port) {
-  const int bound = port == 0 ? http_->bind_to_any_port(host)
-                              : (http_->bind_to_port(host, port) ? port : -1);
+  const int bound =
+      port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (bound < 0)
     throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) +
                              " (in use? try --port)");
   return bound;
 }
 
-void HttpApi::listen() { http_->listen_after_bind(); }
-void HttpApi::stop() { http_->stop(); }
+void HttpApi::listen() {
+  http_->listen_after_bind();
+}
+void HttpApi::stop() {
+  http_->stop();
+}
 
 void HttpApi::routes() {
   auto& s = *http_;

@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "sim/check.hpp"
 #include "sim/simulation.hpp"
+#include "sim/sweep.hpp"
 
 namespace shepherd::cli {
 namespace {
@@ -13,6 +14,15 @@ struct SimArgs {
   bool json = false;
   std::string store = ":memory:";
   std::optional<double> until;
+  std::optional<std::uint64_t> seed;
+  bool chaos = false;
+};
+
+struct SweepArgs {
+  std::vector<std::string> files;
+  int seeds = 100;
+  std::uint64_t first_seed = 1;
+  bool chaos = false;
 };
 
 // Loads the scenario or prints why not (file, line, field) and returns nullopt.
@@ -40,6 +50,10 @@ void add_sim_commands(CLI::App& app, int& code) {
                   "last run stopped");
   run->add_option("--until", args->until, "Stop at this virtual second (default: the scenario's)")
       ->check(CLI::Range(0.0, kMaxSeconds));
+  run->add_option("--seed", args->seed, "Seed for the chaos (default: the scenario's)");
+  run->add_flag("--chaos", args->chaos,
+                "Duplicate, delay and drop reports, delay actions and crash the controller "
+                "(unless the scenario has a chaos block)");
   run->callback([args, &code] {
     auto scenario = load(args->file);
     if (!scenario) {
@@ -47,6 +61,7 @@ void add_sim_commands(CLI::App& app, int& code) {
       return;
     }
     if (args->until) scenario->until = *args->until;
+    *scenario = sweep_variant(*scenario, args->seed.value_or(scenario->seed), args->chaos);
     SimOptions options;
     options.store_path = args->store;
     Simulation sim(*scenario, options);
@@ -84,6 +99,43 @@ void add_sim_commands(CLI::App& app, int& code) {
     if (!problems.empty()) std::cerr << sim.timeline_text();
     std::cout << args->file << ": " << (problems.empty() ? "ok" : "FAILED") << "\n";
     code = problems.empty() ? 0 : 1;
+  });
+
+  auto sweep_args = std::make_shared<SweepArgs>();
+  auto* sweep_cmd = sim->add_subcommand(
+      "sweep", "Run scenarios under many seeds and check the invariants after every step");
+  sweep_cmd->add_option("scenarios", sweep_args->files, "Scenario files (YAML)")->required();
+  sweep_cmd->add_option("--seeds", sweep_args->seeds, "Seeds per scenario")
+      ->check(CLI::Range(1, 1000000));
+  sweep_cmd->add_option("--first-seed", sweep_args->first_seed, "The first seed");
+  sweep_cmd->add_flag("--chaos", sweep_args->chaos,
+                      "Chaos for scenarios without a chaos block (without it every seed runs "
+                      "the same)");
+  sweep_cmd->callback([sweep_args, &code] {
+    int failed_seeds = 0;
+    for (const auto& file : sweep_args->files) {
+      auto scenario = load(file);
+      if (!scenario) {
+        code = 2;
+        return;
+      }
+      SweepOptions options;
+      options.seeds = sweep_args->seeds;
+      options.first_seed = sweep_args->first_seed;
+      options.chaos = sweep_args->chaos;
+      const auto failures = sweep(*scenario, options);
+      std::cout << file << ": " << sweep_args->seeds << " seeds, " << failures.size()
+                << " failed\n";
+      for (const auto& f : failures) {
+        std::cout << "  seed " << f.seed << ":\n";
+        for (std::size_t i = 0; i < f.problems.size() && i < 5; ++i)
+          std::cout << "    " << f.problems[i] << "\n";
+        std::cout << "    replay: shepherd sim run " << file << " --seed " << f.seed
+                  << (sweep_args->chaos ? " --chaos" : "") << "\n";
+      }
+      failed_seeds += static_cast<int>(failures.size());
+    }
+    code = failed_seeds == 0 ? 0 : 1;
   });
 }
 

@@ -7,7 +7,11 @@ namespace shepherd {
 Controller::Controller(Store& store, ClusterDriver& driver, Notifier& notifier, Engine engine,
                        const Clock& clock, Policy policy, RuntimeHooks hooks,
                        ControllerOptions options)
-    : runtime_(store, driver, notifier, std::move(engine),
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      heartbeats_(seconds(policy.heartbeat_timeout)),
+      runtime_(store, driver, notifier, std::move(engine),
                [this, hooks = std::move(hooks)]() mutable {
                  auto user = std::move(hooks.on_result);
                  hooks.on_result = [this, user = std::move(user)] {
@@ -19,17 +23,13 @@ Controller::Controller(Store& store, ClusterDriver& driver, Notifier& notifier, 
                    if (user) user();
                  };
                  return std::move(hooks);
-               }()),
-      store_(store),
-      clock_(clock),
-      options_(std::move(options)),
-      heartbeats_(seconds(policy.heartbeat_timeout)) {}
+               }()) {}
 
 void Controller::start() {
   runtime_.start();
   incarnation_ = store_.begin_incarnation(clock_.now());
-  spdlog::info("controller start number {}: {} actions owed", incarnation_,
-               runtime_.undelivered());
+  spdlog::debug("controller start number {}: {} actions owed", incarnation_,
+                runtime_.undelivered());
 }
 
 std::string Controller::make_key(std::string_view what) {

@@ -77,6 +77,7 @@ class Controller {
 
   // The loop's thread only (commands run there): decide one event now, with a made-up key.
   Outcome decide(EventBody body, std::string_view what = "");
+  Outcome decide(const Event& event) { return runtime_.apply(event); }
   std::string make_key(std::string_view what);
   Runtime& runtime() { return runtime_; }
   const Clock& clock() const { return clock_; }
@@ -85,7 +86,6 @@ class Controller {
  private:
   bool take_inbox();
 
-  Runtime runtime_;
   Store& store_;
   const Clock& clock_;
   ControllerOptions options_;
@@ -104,6 +104,8 @@ class Controller {
     TimeMs at;
   };
   std::vector<Liveness> liveness_;
+  // Last: destroyed first, so no delivery result can wake a controller whose lock is gone.
+  Runtime runtime_;
 };
 
 template <class F>

@@ -219,19 +219,18 @@ class Rules {
     // Its diagnostic is lost with it: it runs again on return, job or no job, for a node whose
     // health is in question goes back into service only through a verdict.
     if (in_doubt) node.needs_diagnostic = true;
-    node.operation_id.clear();
-    node.deadline_at = 0;
+    // Every lost node must return within the reboot timeout, job or no job: past it, it is FAILED
+    // and a person is told (a node that is gone for good must not sit UNKNOWN unnoticed).
+    node.operation_id = b_.event_key() + "/return";
+    node.deadline_at = b_.now() + seconds(policy_.reboot_timeout);
     const Job* job = b_.job(n.job_id);
     if (!live(job)) return;
     if (!in_doubt && part_done(*job, e.node)) {
-      // Its part of the job is COMPLETE: the job owes it nothing while the others run on. It waits
-      // for the node (with a deadline) only if a recovery must restart every task.
+      // Its part of the job is COMPLETE: the job owes it nothing while the others run on, and
+      // fails for it only if a recovery must restart every task.
       node.reason += "; its task had completed: job " + job->id + " runs on";
-      if (job->status == JobStatus::InProgress || job->status == JobStatus::Restarting) return;
+      return;
     }
-    // The job waits for the node to return, within the reboot timeout.
-    node.operation_id = b_.event_key() + "/return";
-    node.deadline_at = b_.now() + seconds(policy_.reboot_timeout);
     if (in_doubt) return;
     for (const Task* t : b_.tasks_of(*job)) {
       if (t->node_name != e.node || t->status != TaskStatus::InProgress) continue;
@@ -258,10 +257,17 @@ class Rules {
         return give_up_on(
             n, kNotifyRebootTimeout,
             "did not return from reboot within " + rules::seconds_text(policy_.reboot_timeout));
-      case NodeStatus::Unknown:
-        return give_up_on(n, kNotifyNodeFailed,
-                          "did not return within " + rules::seconds_text(policy_.reboot_timeout) +
-                              " of losing its heartbeat");
+      case NodeStatus::Unknown: {
+        const std::string what = "did not return within " +
+                                 rules::seconds_text(policy_.reboot_timeout) +
+                                 " of losing its heartbeat";
+        const Job* job = b_.job(n.job_id);
+        const bool owed =
+            live(job) && !(part_done(*job, n.name) && (job->status == JobStatus::InProgress ||
+                                                       job->status == JobStatus::Restarting));
+        if (!owed) return retire(n, what);  // a free node, or one whose part is done
+        return give_up_on(n, kNotifyNodeFailed, what);
+      }
       case NodeStatus::Assigned:
         return start_failed(n,
                             "did not start within " + rules::seconds_text(policy_.start_timeout));
@@ -409,6 +415,16 @@ class Rules {
     b_.notify(kind, live(job) ? job_id : "", {n.name}, "node " + n.name + " " + what,
               job ? job->retry : 0);
     if (live(job)) rules::fail_job(c_, job_id, "node " + n.name + " " + what);
+  }
+
+  // A node no job needs any more is FAILED alone: a person is told, no job fails for it.
+  void retire(const Node& n, const std::string& what) {
+    Node& node = b_.edit_node(n.name);
+    node.operation_id.clear();
+    node.deadline_at = 0;
+    node.job_id.clear();
+    b_.set_status_node(n.name, NodeStatus::Failed, what);
+    b_.notify(kNotifyNodeFailed, "", {n.name}, "node " + n.name + " " + what, 0);
   }
 
   // True if the node's task of the job's current attempt is COMPLETE.

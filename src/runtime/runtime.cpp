@@ -17,6 +17,11 @@ Runtime::Runtime(Store& store, ClusterDriver& driver, Notifier& notifier, Engine
   inbox_->wake = hooks_.on_result;
 }
 
+Runtime::~Runtime() {
+  std::lock_guard lock(inbox_->mu);
+  inbox_->wake = nullptr;
+}
+
 void Runtime::start() {
   reload();
 }
@@ -69,6 +74,7 @@ Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
     return out;
   }
   Decision d = engine_.decide(event, cache_);
+  if (hooks_.tamper) hooks_.tamper(event, d);
   if (!d.refused.empty()) d = refused_decision(event, d.refused);
   if (d.rejection) {  // a refused command is not recorded: the same key may be sent corrected
     out.rejection = d.rejection;
@@ -142,6 +148,7 @@ std::vector<Outcome> Runtime::flush() {
     for (const auto& e : events) outcomes.push_back(decide_into(e, batch, seen));
     if (batch.empty() && acks_.empty()) return outcomes;
     try {
+      if (hooks_.crash_point) hooks_.crash_point(CrashPoint::BeforeCommit);
       store_.commit(batch, acks_);
       break;
     } catch (const VersionConflict& c) {
@@ -215,14 +222,12 @@ void Runtime::hand_over(Owed& owed, TimeMs now) {
   owed.handed_at = now;
   ++in_flight_;
   const Action& a = owed.pending.action;
+  // Under the inbox's lock, wake included: ~Runtime clears `wake` under it, so no wake-up can run
+  // into a controller that is gone (a late answer after a crash, a notifier's worker).
   DeliveryCallback done = [inbox = inbox_, id = a.id, ticket = owed.ticket](DeliveryResult r) {
-    std::function<void()> wake;
-    {
-      std::lock_guard lock(inbox->mu);
-      inbox->results.push_back(Result{id, ticket, std::move(r)});
-      wake = inbox->wake;
-    }
-    if (wake) wake();
+    std::lock_guard lock(inbox->mu);
+    inbox->results.push_back(Result{id, ticket, std::move(r)});
+    if (inbox->wake) inbox->wake();
   };
   try {
     if (a.kind == ActionKind::Notify)

@@ -25,14 +25,19 @@ TimeMs retry_backoff(const std::string& action_id, int attempts);
 // that took it and then vanished): every wait has a deadline, this one too.
 inline constexpr TimeMs kDeliveryTimeout = 120'000;
 
-// Where a test may stop the runtime dead, as a crash would.
-enum class CrashPoint { AfterCommit, AfterDeliver };
+// Where a test or the simulator's chaos may stop the runtime dead, as a crash would: with a batch
+// decided but not written (mid-batch), between commit and dispatch, between a delivery and its
+// acknowledgement.
+enum class CrashPoint { BeforeCommit, AfterCommit, AfterDeliver };
 
 struct RuntimeHooks {
   std::function<void(const Transition&)> on_transition;
   std::function<void(const Action&, TimeMs)> on_delivered;
   std::function<void(CrashPoint)> crash_point;  // may throw to simulate a crash
-  // A delivery result arrived (from any thread): the loop that calls dispatch() should wake.
+  // Tests only: edits each decision before it is committed (a planted bug for the sweep to find).
+  std::function<void(const Event&, Decision&)> tamper;
+  // A delivery result arrived (from any thread, under the runtime's result lock: it must not call
+  // back into the runtime): the loop that calls dispatch() should wake.
   std::function<void()> on_result;
 };
 
@@ -61,6 +66,9 @@ class Runtime {
  public:
   Runtime(Store& store, ClusterDriver& driver, Notifier& notifier, Engine engine,
           RuntimeHooks hooks = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
 
   // Loads the state, the timers and the undelivered actions (left by a crash, or failing), which
   // dispatch() delivers.

@@ -50,6 +50,7 @@ class Parser : private Reader {
   JobSpec job(const Field& f) const;
   ScenarioEvent event(const Field& f) const;
   void expect(const Field& f, Expectations& e) const;
+  void chaos(const Field& f, Chaos& c) const;
   std::string node_ref(const Field& f) const {
     std::string n = name(f);
     if (!node_set_.count(n)) fail(f, "'" + n + "' is not a node of the cluster");
@@ -76,7 +77,7 @@ Scenario Parser::parse(const YAML::Node& root) {
              describe(root));
   }
   const Map m(*this, top);
-  m.allow({"seed", "until", "policy", "cluster", "jobs", "events", "expect"});
+  m.allow({"seed", "until", "policy", "cluster", "jobs", "events", "expect", "chaos"});
 
   Scenario s;
   s.file = file();
@@ -96,8 +97,21 @@ Scenario Parser::parse(const YAML::Node& root) {
   if (auto f = m.get("events"); f && !f->node.IsNull())
     for (const Field& e : list(*f)) s.events.push_back(event(e));
   if (auto f = m.get("expect"); f && !f->node.IsNull()) expect(*f, s.expect);
+  if (auto f = m.get("chaos"); f && !f->node.IsNull()) chaos(*f, s.chaos);
   s.jobs = std::move(jobs_);
   return s;
+}
+
+void Parser::chaos(const Field& f, Chaos& c) const {
+  const Map m(*this, f);
+  m.allow({"duplicate_events", "reorder_window", "drop_started", "action_delay", "crashes",
+           "crash_rate"});
+  if (auto v = m.get("duplicate_events")) c.duplicate_events = boolean(*v);
+  if (auto v = m.get("reorder_window")) c.reorder_window = seconds(*v, false);
+  if (auto v = m.get("drop_started")) c.drop_started = fraction(*v);
+  if (auto v = m.get("action_delay")) c.action_delay = seconds(*v, false);
+  if (auto v = m.get("crashes")) c.crashes = integer(*v, 0, 1000);
+  if (auto v = m.get("crash_rate")) c.crash_rate = fraction(*v);
 }
 
 void Parser::policy(const Field& f, Policy& p) const {

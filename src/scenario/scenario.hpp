@@ -78,6 +78,24 @@ struct Expectations {
   }
 };
 
+// Faults of the controller's world, not of the nodes (FoundationDB-style simulation testing), all
+// drawn from the scenario's seed. Off by default; `shepherd sim run --chaos` and `sim sweep
+// --chaos` turn on Chaos::standard().
+struct Chaos {
+  bool duplicate_events = false;  // every node report is delivered twice (the second one later)
+  double reorder_window = 0;      // seconds: each node report is delayed by up to this much
+  double drop_started = 0;        // probability that a "task started" report is lost
+  double action_delay = 0;        // seconds: each node action is carried out up to this late
+  int crashes = 0;                // controller crashes at most (each restarts on the same store)
+  double crash_rate = 0.05;       // probability of a crash at each crash point, while crashes last
+
+  bool any() const {
+    return duplicate_events || reorder_window > 0 || drop_started > 0 || action_delay > 0 ||
+           crashes > 0;
+  }
+  static Chaos standard() { return {true, 5, 0.1, 3, 3, 0.05}; }
+};
+
 struct Scenario {
   std::uint64_t seed = 1;  // for anything random: same seed, same output
   double until = 86400;    // virtual seconds to run at most
@@ -86,6 +104,7 @@ struct Scenario {
   std::vector<JobSpec> jobs;
   std::vector<ScenarioEvent> events;  // in file order
   Expectations expect;
+  Chaos chaos;
   std::string file;  // as given to the loader, for messages
 };
 

@@ -157,4 +157,20 @@ double Reader::seconds(const Field& f, bool positive) const {
   return v;
 }
 
+double Reader::fraction(const Field& f) const {
+  const std::string s = number_text(f, "a number from 0 to 1");
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || !(v >= 0 && v <= 1))
+    fail(f, "expected a number from 0 to 1, got " + describe(f.node));
+  return v;
+}
+
+bool Reader::boolean(const Field& f) const {
+  const std::string s = f.node.IsScalar() ? f.node.Scalar() : "";
+  if (s == "true") return true;
+  if (s == "false") return false;
+  fail(f, "expected true or false, got " + describe(f.node));
+}
+
 }  // namespace shepherd::yaml_reader

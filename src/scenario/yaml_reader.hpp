@@ -59,6 +59,8 @@ class Reader {
   int count(const Field& f) const { return integer(f, 0, INT32_MAX); }
   std::uint64_t unsigned64(const Field& f) const;
   double seconds(const Field& f, bool positive) const;  // finite; > 0 if positive, else >= 0
+  double fraction(const Field& f) const;                // a probability: 0 to 1
+  bool boolean(const Field& f) const;                   // true or false
 
  private:
   std::string number_text(const Field& f, const char* what) const;

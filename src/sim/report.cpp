@@ -55,14 +55,18 @@ nlohmann::json Simulation::report() const {
                 {"reboots", count("reboot")},
                 {"restarts", restarts_},
                 {"recoveries", recoveries_},
-                {"events", runtime().counters().events},
-                {"duplicate_events", runtime().counters().duplicates},
-                {"refused_decisions", runtime().counters().refused_decisions},
+                {"events", totals().events},
+                {"duplicate_events", totals().duplicates},
+                {"refused_decisions", totals().refused},
                 {"virtual_seconds", end / 1000.0},
                 {"ettr", held > 0 ? productive / held : 0.0}};
-  return {{"jobs", jobs},          {"nodes", nodes},       {"tasks", tasks},
-          {"timeline", timeline_}, {"actions", actions_},  {"notifications", notifications},
-          {"stats", stats},        {"rejected", rejected_}};
+  json out = {{"jobs", jobs},          {"nodes", nodes},       {"tasks", tasks},
+              {"timeline", timeline_}, {"actions", actions_},  {"notifications", notifications},
+              {"stats", stats},        {"rejected", rejected_}};
+  if (scenario_.chaos.any())
+    out["chaos"] = {{"controller_crashes", crash_log_}, {"dropped_reports", dropped_reports_}};
+  if (options_.check_invariants) out["violations"] = violations_;
+  return out;
 }
 
 std::string Simulation::timeline_text() const {

@@ -11,28 +11,23 @@ constexpr TimeMs kFaultExitDelay = 10000;  // a task on a broken GPU dies soon a
 }  // namespace
 
 Simulation::Simulation(Scenario scenario, SimOptions options)
-    : scenario_(std::move(scenario)), options_(std::move(options)) {
-  store_ = std::make_unique<SqliteStore>(options_.store_path);
+    : scenario_(std::move(scenario)), options_(std::move(options)), rng_(scenario_.seed) {
+  store_path_ = options_.store_path;
+  crashes_left_ = scenario_.chaos.crashes;
+  if (crashes_left_ > 0 && store_path_ == ":memory:") {
+    // A crash must leave something to restart from: a file of our own, removed at the end.
+    static std::atomic<int> files{0};
+    store_path_ =
+        (std::filesystem::temp_directory_path() /
+         ("shepherd-sim-" + std::to_string(::getpid()) + "-" + std::to_string(++files) + ".db"))
+            .string();
+    own_store_file_ = true;
+  }
   notifications_ = std::make_shared<RecordingSink>("simulation");
   notifier_ = std::make_unique<FanoutNotifier>(
       std::vector<std::shared_ptr<NotificationSink>>{notifications_});
   for (const auto& sink : options_.sinks) notifier_->add(sink);
-  RuntimeHooks hooks;
-  hooks.on_transition = [this](const Transition& t) { note_transition(t); };
-  hooks.on_delivered = [this](const Action& a, TimeMs t) {
-    actions_.push_back({{"t", t / 1000.0},
-                        {"kind", to_string(a.kind)},
-                        {"target", a.node.empty() ? a.job_id : a.node}});
-  };
-  ControllerOptions copts;
-  copts.batch_limit = options_.batch_limit;
-  copts.after_commit = [this] {
-    if (std::exchange(node_freed_, false)) retry_waiting_jobs();
-  };
-  controller_ =
-      std::make_unique<Controller>(*store_, *this, *notifier_, Engine(scenario_.policy, "sim"),
-                                   clock_, scenario_.policy, std::move(hooks), std::move(copts));
-  controller_->start();
+  start_controller();
   // A kept store: time goes on from the latest stored change, never back.
   const Snapshot& kept = runtime().state();
   for (const auto& [id, j] : kept.jobs()) start_ = std::max(start_, j.updated_at);
@@ -41,7 +36,15 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
   now_ = start_;
   clock_.set(now_);
   report_prefix_ = "s" + std::to_string(controller_->incarnation());
-  for (const auto& name : scenario_.cluster.nodes) register_node(name);
+  // The cluster is up before the scenario begins: its first registrations arrive at once, chaos
+  // or not.
+  for (const auto& name : scenario_.cluster.nodes) {
+    SimNode& n = nodes_[name];
+    controller_->node_connected(name);
+    deliver_report(Event{
+        report_prefix_ + ":" + name + ":" + std::to_string(++n.reports), now_,
+        NodeRegistered{name, report_prefix_ + "-boot-0", "", "", scenario_.cluster.gpus_per_node}});
+  }
   for (const auto& job : scenario_.jobs)
     at(std::max(start_, seconds(job.submit_at)), [this, job] {
       if (runtime().state().job(job.id)) return;  // submitted by an earlier run on this store
@@ -59,10 +62,87 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
   settle(now_);  // the nodes are registered before anyone can ask
 }
 
-Simulation::~Simulation() = default;
+Simulation::~Simulation() {
+  controller_.reset();
+  store_.reset();
+  if (own_store_file_)
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store_path_ + suffix);
+}
 
 Store& Simulation::store() {
   return *store_;
+}
+
+// A controller process on the store: a fresh connection, the state loaded, a new start number.
+void Simulation::start_controller() {
+  store_ = std::make_unique<SqliteStore>(store_path_);
+  RuntimeHooks hooks;
+  hooks.on_transition = [this](const Transition& t) { note_transition(t); };
+  hooks.on_delivered = [this](const Action& a, TimeMs t) {
+    actions_.push_back({{"t", t / 1000.0},
+                        {"kind", to_string(a.kind)},
+                        {"target", a.node.empty() ? a.job_id : a.node}});
+  };
+  hooks.tamper = options_.tamper;
+  if (crashes_left_ > 0)
+    hooks.crash_point = [this](CrashPoint p) {
+      if (crashes_left_ <= 0 || uniform() >= scenario_.chaos.crash_rate) return;
+      --crashes_left_;
+      static constexpr const char* kWhere[] = {"mid-batch (decided, not written)",
+                                               "between commit and dispatch",
+                                               "between delivery and acknowledgement"};
+      crash_log_.push_back(std::to_string(now_ / 1000.0) + " s: " + kWhere[static_cast<int>(p)]);
+      throw SimulatedCrash{};
+    };
+  ControllerOptions copts;
+  copts.batch_limit = options_.batch_limit;
+  copts.after_commit = [this] {
+    if (std::exchange(node_freed_, false)) retry_waiting_jobs();
+  };
+  controller_ =
+      std::make_unique<Controller>(*store_, *this, *notifier_, Engine(scenario_.policy, "sim"),
+                                   clock_, scenario_.policy, std::move(hooks), std::move(copts));
+  controller_->start();
+}
+
+Simulation::Totals Simulation::totals() const {
+  const RuntimeCounters& c = runtime().counters();
+  return {earlier_.events + c.events, earlier_.duplicates + c.duplicates,
+          earlier_.refused + c.refused_decisions};
+}
+
+// The controller dies (its memory, its inbox, its hand-overs in flight) and a new one starts on
+// the same file. The nodes live on: they reconnect, and their agents send again every report the
+// dead controller had not committed (the ids make a repeat harmless).
+void Simulation::crash_and_restart() {
+  earlier_ = totals();
+  controller_.reset();
+  store_.reset();
+  start_controller();
+  for (const auto& [name, n] : nodes_) {
+    if (n.lost || n.down)
+      controller_->node_disconnected(name);
+    else
+      controller_->node_connected(name);
+  }
+  for (const auto& e : std::exchange(unconfirmed_, {})) deliver_report(e);
+}
+
+template <class F>
+void Simulation::guarded(F&& f) {
+  while (true) {
+    try {
+      f();
+      return;
+    } catch (const SimulatedCrash&) {
+      crash_and_restart();
+    }
+  }
+}
+
+// [0, 1) from the seed: mt19937_64's sequence is fixed by the standard, the distributions are not.
+double Simulation::uniform() {
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
 }
 
 void Simulation::at(TimeMs t, std::function<void()> fn) {
@@ -74,6 +154,10 @@ std::optional<TimeMs> Simulation::next_time() const {
   return agenda_.top().at;
 }
 
+bool Simulation::quiet() const {
+  return agenda_.empty();
+}
+
 void Simulation::run() {
   const TimeMs until = seconds(scenario_.until);
   step(now_);
@@ -81,7 +165,8 @@ void Simulation::run() {
     if (*t > until) break;
     step(*t);
   }
-  runtime().flush();  // the last deliveries' acknowledgements
+  guarded([this] { runtime().flush(); });  // the last deliveries' acknowledgements
+  if (options_.check_invariants) check_step_invariants();
 }
 
 void Simulation::run_until(TimeMs t) {
@@ -90,15 +175,18 @@ void Simulation::run_until(TimeMs t) {
     step(*next);
   }
   if (t > now_) step(t);
-  if (runtime().unwritten_acks() > 0) runtime().flush();  // live: the store stays current
+  if (runtime().unwritten_acks() > 0)
+    guarded([this] { runtime().flush(); });  // live: the store stays current
 }
 
 void Simulation::step(TimeMs t) {
   now_ = std::max(now_, t);
+  clock_.set(now_);  // what the items tell the controller (a node's silence) happens now
   while (!agenda_.empty() && agenda_.top().at <= now_) {
     Item item = agenda_.top();
     agenda_.pop();
-    item.run();
+    guarded([&] { item.run(); });  // an item that crashed the controller runs again, as a
+                                   // client retries: what it sends carries the same ids
   }
   settle(now_);
 }
@@ -107,7 +195,9 @@ void Simulation::step(TimeMs t) {
 // events, actions, until quiet; then wakes it again at its next deadline.
 void Simulation::settle(TimeMs t) {
   clock_.set(t);
-  controller_->settle();
+  guarded([this] { controller_->settle(); });
+  unconfirmed_.clear();  // committed, all of it
+  if (options_.check_invariants) check_step_invariants();
   if (auto wake = controller_->next_wakeup(); wake && *wake > t) {
     if (wakeups_.insert(*wake).second) at(*wake, [] {});
   }
@@ -128,9 +218,29 @@ void Simulation::report_event(const std::string& node, EventBody body) {
     n.held.push_back(std::move(body));
     return;
   }
+  const Chaos& chaos = scenario_.chaos;
+  if (chaos.drop_started > 0 && std::holds_alternative<TaskStarted>(body) &&
+      uniform() < chaos.drop_started) {
+    ++dropped_reports_;
+    return;
+  }
   // The agent's own report id: its node, and a number that survives the controller's restarts.
-  controller_->post(Event{report_prefix_ + ":" + node + ":" + std::to_string(++n.reports), now_,
-                          std::move(body)});
+  Event e{report_prefix_ + ":" + node + ":" + std::to_string(++n.reports), now_, std::move(body)};
+  const TimeMs delay = chaos.reorder_window > 0 ? seconds(uniform() * chaos.reorder_window) : 0;
+  if (chaos.duplicate_events) {
+    const TimeMs again = delay + seconds(uniform() * std::max(1.0, chaos.reorder_window));
+    at(now_ + again, [this, e] { deliver_report(e); });
+  }
+  if (delay == 0) return deliver_report(e);
+  at(now_ + delay, [this, e] { deliver_report(e); });
+}
+
+// The report reaches the controller now (it decides on its own clock's time of arrival).
+void Simulation::deliver_report(const Event& event) {
+  Event e = event;
+  e.at = now_;
+  unconfirmed_.push_back(e);
+  controller_->post(std::move(e));
 }
 
 void Simulation::task_exits(const std::string& node, const std::string& task_id, int code,
@@ -159,7 +269,7 @@ double Simulation::remaining_work(const std::string& job_id) const {
 void Simulation::inject(const ScenarioEvent& e) {
   using K = ScenarioEvent::Kind;
   if (e.kind == K::StopJob) {
-    stop(e.job, "scenario");
+    stop(e.job, "scenario", report_prefix_ + ":stop:" + e.job + ":" + std::to_string(e.line));
     return;
   }
   SimNode& n = nodes_[e.node];
@@ -221,25 +331,39 @@ void Simulation::inject(const ScenarioEvent& e) {
   }
 }
 
+// Scenario commands carry ids of their own, as a client's retry would: a command repeated after a
+// controller crash is recognised (a refused one is not recorded, so its retry is decided anew).
 Outcome Simulation::submit(const JobSpec& job, const TaskDefinition& definition) {
   TaskDefinition def = definition;
   if (def.runtime_seconds <= 0) def.runtime_seconds = job.runtime;
   return controller_->decide(
-      JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def},
-      "submit:" + job.id);
+      Event{report_prefix_ + ":submit:" + job.id, now_,
+            JobSubmitted{job.id, job.nodes, job.nodes.empty() ? job.node_count : 0, def}});
 }
 
-Outcome Simulation::stop(const std::string& job_id, const std::string& who) {
-  return controller_->decide(JobStopRequested{job_id, who}, "stop:" + job_id);
+Outcome Simulation::stop(const std::string& job_id, const std::string& who,
+                         const std::string& key) {
+  return controller_->decide(Event{key, now_, JobStopRequested{job_id, who}});
 }
 
+// A crash part way through leaves the list as it was: what was placed is a duplicate next time.
 void Simulation::retry_waiting_jobs() {
-  auto waiting = std::exchange(waiting_jobs_, {});
-  for (auto& [job, def] : waiting) {
+  std::vector<std::pair<JobSpec, TaskDefinition>> still;
+  for (const auto& [job, def] : waiting_jobs_) {
     Outcome o = submit(job, def);
     if (o.rejection && o.rejection->code == "conflict" && o.rejection->field != "job_id")
-      waiting_jobs_.emplace_back(job, def);
+      still.emplace_back(job, def);
   }
+  waiting_jobs_ = std::move(still);
+}
+
+// Hands the action to the simulated node: carried out now, or with chaos up to action_delay later
+// (a slow agent); the answer comes back through `done` either way.
+void Simulation::execute(const Action& a, DeliveryCallback done) {
+  const double most = scenario_.chaos.action_delay;
+  if (most <= 0) return report_now([&] { carry_out(a); }, done);
+  at(now_ + seconds(uniform() * most),
+     [this, a, done = std::move(done)] { report_now([&] { carry_out(a); }, done); });
 }
 
 void Simulation::carry_out(const Action& a) {
@@ -323,6 +447,7 @@ void Simulation::note_transition(const Transition& t) {
                        {"to", t.to},
                        {"reason", t.reason}});
   if (t.entity == "node" && t.to == "AVAILABLE") node_freed_ = true;
+  if (t.entity == "node" && t.to == "REBOOTING") ++decided_reboots_;
   if (t.entity == "job") {
     if (t.to == "PENDING_HEALTHCHECK" && !failed_at_.count(t.id)) failed_at_[t.id] = t.at;
     if (t.to == "RESTARTING") ++restarts_;

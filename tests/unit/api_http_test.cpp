@@ -24,8 +24,8 @@ struct QuietNotifier final : ImmediateNotifier {
 class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    controller_ = std::make_unique<Controller>(store_, driver_, notifier_, Engine(Policy{}),
-                                               clock_, Policy{});
+    controller_ = std::make_unique<Controller>(store_, driver_, notifier_, Engine(Policy{}), clock_,
+                                               Policy{});
     controller_->start();
     for (const char* n : {"node-1", "node-2"})
       controller_->post(Event{std::string("reg-") + n, 0, NodeRegistered{n, "b", "", "", 8}});

@@ -1,13 +1,14 @@
 // The controller's loop: heartbeat losses it decides itself, keys unique across restarts,
 // asynchronous delivery (results come back later, from another thread; a hand-over nobody answers
 // is handed over again), commands from other threads.
+#include "controller/controller.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <thread>
 
-#include "controller/controller.hpp"
 #include "notify/background_notifier.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -86,15 +87,15 @@ class ControllerTest : public ::testing::Test {
     controller_.reset();
     store_ = std::make_unique<SqliteStore>(path_.string());
     policy_.heartbeat_timeout = 60;
-    controller_ = std::make_unique<Controller>(*store_, driver_, notifier_, Engine(policy_),
-                                               clock_, policy_);
+    controller_ =
+        std::make_unique<Controller>(*store_, driver_, notifier_, Engine(policy_), clock_, policy_);
     controller_->start();
   }
   void register_nodes() {
     for (const char* n : {"node-1", "node-2"}) {
       controller_->node_connected(n);
-      controller_->post(Event{std::string("reg-") + n, clock_.now(),
-                              NodeRegistered{n, "boot-a", "", "", 8}});
+      controller_->post(
+          Event{std::string("reg-") + n, clock_.now(), NodeRegistered{n, "boot-a", "", "", 8}});
     }
     controller_->settle();
   }

@@ -192,9 +192,19 @@ inline void heartbeat_loss_of_free_node_and_return(EngineHarness& h) {
   h.add_nodes(1);
   h.send(NodeLost{"node-1"});
   EXPECT_EQ(h.node_status("node-1"), N::Unknown);
-  EXPECT_EQ(h.node("node-1").deadline_at, 0);
+  EXPECT_GT(h.node("node-1").deadline_at, 0);  // every lost node must return in time
   h.rebooted("node-1", "boot-a");
   EXPECT_EQ(h.node_status("node-1"), N::Available);
+  EXPECT_EQ(h.node("node-1").deadline_at, 0);
+}
+
+// A free node that never returns does not sit UNKNOWN unnoticed: FAILED, and a person is told.
+inline void heartbeat_loss_of_free_node_past_deadline_fails_node(EngineHarness& h) {
+  h.add_nodes(1);
+  h.send(NodeLost{"node-1"});
+  h.send(OperationTimedOut{"node-1", h.op("node-1")});
+  EXPECT_EQ(h.node_status("node-1"), N::Failed);
+  EXPECT_EQ(h.notifications(kNotifyNodeFailed), 1u);
 }
 
 inline void exit_code_137_is_a_failure_that_gets_diagnosed(EngineHarness& h) {

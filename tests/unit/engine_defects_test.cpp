@@ -92,13 +92,28 @@ TEST(EngineDefects, LostNodeWithCompletedTaskDoesNotFailJob) {
   h.exit("j", 0, 0);
   h.send(NodeLost{"node-1"});
   EXPECT_EQ(h.node_status("node-1"), N::Unknown);
-  EXPECT_EQ(h.node("node-1").deadline_at, 0);  // no timer that would fail the job
   EXPECT_EQ(h.job_status("j"), J::InProgress);
   h.exit("j", 1, 0);
   EXPECT_EQ(h.job_status("j"), J::Complete);
   EXPECT_EQ(h.node("node-1").job_id, "");
   h.send(NodeRegistered{"node-1", "boot-a", "", "", 0});
   EXPECT_EQ(h.node_status("node-1"), N::Available);  // it was never in doubt
+}
+
+// Defect 3, past the deadline: the node is FAILED for a person, the job it finished for runs on.
+TEST(EngineDefects, LostCompletedNodePastDeadlineFailsOnlyTheNode) {
+  EngineHarness h;
+  h.add_nodes(2);
+  h.run("j", {"node-1", "node-2"});
+  h.exit("j", 0, 0);
+  h.send(NodeLost{"node-1"});
+  h.send(OperationTimedOut{"node-1", h.op("node-1")});
+  EXPECT_EQ(h.node_status("node-1"), N::Failed);
+  EXPECT_EQ(h.job_status("j"), J::InProgress);
+  EXPECT_EQ(h.notifications(kNotifyNodeFailed), 1u);
+  EXPECT_EQ(h.notifications(kNotifyJobFailed), 0u);
+  h.exit("j", 1, 0);
+  EXPECT_EQ(h.job_status("j"), J::Complete);
 }
 
 // Defect 3, the other way: the job needs every node back for a restart, so from the moment its

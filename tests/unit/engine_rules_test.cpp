@@ -40,6 +40,7 @@ const NamedCase kCases[] = {
     CASE(heartbeat_loss_of_running_node_recovers_on_return),
     CASE(heartbeat_loss_without_return_fails_job),
     CASE(heartbeat_loss_of_free_node_and_return),
+    CASE(heartbeat_loss_of_free_node_past_deadline_fails_node),
     CASE(exit_code_137_is_a_failure_that_gets_diagnosed),
     CASE(exit_code_139_segfault_is_a_failure_that_gets_diagnosed),
     CASE(app_exit_code_policy_fails_without_diagnostic),
