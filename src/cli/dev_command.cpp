@@ -43,6 +43,10 @@ void add_dev_command(CLI::App& app, int& code) {
       const Config config = load_config(*config_file, process_environment());
       opts->policy = config.policy;
       opts->webhook_url = config.webhook_url;
+      opts->retention.events_max_age = config.events_max_age;
+      opts->retention.events_max_rows = config.events_max_rows;
+      opts->retention.timeline_max_age = config.timeline_max_age;
+      opts->retention.timeline_max_rows = config.timeline_max_rows;
       DevServer server(*opts, [](const std::string& line) { std::cout << line << std::endl; });
       g_server = &server;
       std::signal(SIGINT, on_signal);

@@ -136,7 +136,13 @@ nlohmann::json redacted_json(const Config& c) {
   const Policy& p = c.policy;
   return nlohmann::json{
       {"cluster_name", c.cluster_name},
-      {"store", {{"path", c.store_path}}},
+      {"store",
+       {{"path", c.store_path},
+        {"retention",
+         {{"events_max_age", c.events_max_age},
+          {"events_max_rows", c.events_max_rows},
+          {"timeline_max_age", c.timeline_max_age},
+          {"timeline_max_rows", c.timeline_max_rows}}}}},
       {"listen", c.listen},
       {"policy",
        {{"max_retries", p.max_retries},

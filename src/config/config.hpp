@@ -18,6 +18,12 @@ struct Config {
   std::string diagnostic_command = "dcgmi diag -r {level} -j";
   std::string reboot_command = "systemctl reboot";
   std::string listen = "127.0.0.1:8080";
+  // How long the store keeps event keys (the idempotency record) and the timeline: by age, counted
+  // back from the newest row, and by rows (store/sqlite_retention.hpp).
+  double events_max_age = 30 * 86400.0;
+  int events_max_rows = 5'000'000;
+  double timeline_max_age = 90 * 86400.0;
+  int timeline_max_rows = 5'000'000;
 };
 
 // A setting that cannot be used. The message names where it came from: "file:line: key.path: ..."
@@ -30,7 +36,8 @@ class ConfigError : public std::runtime_error {
 // Reads the YAML file (none if the path is empty), then applies `env`. Throws ConfigError.
 // YAML keys: cluster_name, store.path, listen, policy.{max_retries, diag_level, diag_timeout,
 // reboot_timeout, heartbeat_timeout, app_exit_codes}, diagnostic.command, reboot.command,
-// notify.webhook_url_file. Each is overridden by SHEPHERD_<KEY> (dots as underscores, upper case;
+// notify.webhook_url_file, store.retention.{events_max_age, events_max_rows, timeline_max_age,
+// timeline_max_rows}. Each is overridden by SHEPHERD_<KEY> (dots as underscores, upper case;
 // lists comma-separated; empty values count as unset). The webhook URL comes from
 // SHEPHERD_WEBHOOK_URL, or from the file named by SHEPHERD_WEBHOOK_URL_FILE or
 // notify.webhook_url_file, which must not be accessible by group or others.

@@ -9,7 +9,7 @@
 namespace shepherd::config_detail {
 namespace {
 
-const std::array<Field, 13> kFields{{
+const std::array<Field, 17> kFields{{
     {"cluster_name", Type::String, &Config::cluster_name},
     {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
     {"listen", Type::String, &Config::listen},
@@ -23,6 +23,22 @@ const std::array<Field, 13> kFields{{
     {"policy.other_exit_codes", Type::OtherExitCodes},
     {"diagnostic.command", Type::String, &Config::diagnostic_command},
     {"reboot.command", Type::String, &Config::reboot_command},
+    {.path = "store.retention.events_max_age",
+     .type = Type::Seconds,
+     .config_seconds = &Config::events_max_age},
+    {.path = "store.retention.events_max_rows",
+     .type = Type::Int,
+     .min = 1000,
+     .max = INT_MAX,
+     .config_integer = &Config::events_max_rows},
+    {.path = "store.retention.timeline_max_age",
+     .type = Type::Seconds,
+     .config_seconds = &Config::timeline_max_age},
+    {.path = "store.retention.timeline_max_rows",
+     .type = Type::Int,
+     .min = 1000,
+     .max = INT_MAX,
+     .config_integer = &Config::timeline_max_rows},
 }};
 
 template <typename T>
@@ -80,7 +96,10 @@ void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& 
                                     : "must be in " + std::to_string(f.min) + ".." +
                                           std::to_string(f.max) + ", got " + text);
       }
-      c.policy.*f.integer = *v;
+      if (f.config_integer)
+        c.*f.config_integer = *v;
+      else
+        c.policy.*f.integer = *v;
       return;
     }
     case Type::Seconds: {
@@ -90,7 +109,10 @@ void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& 
       if (*v > kMaxSeconds)
         throw fail("must be at most " + std::to_string(static_cast<long long>(kMaxSeconds)) +
                    " seconds, got " + text);
-      c.policy.*f.seconds = *v;
+      if (f.config_seconds)
+        c.*f.config_seconds = *v;
+      else
+        c.policy.*f.seconds = *v;
       return;
     }
     case Type::OtherExitCodes: {

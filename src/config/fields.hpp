@@ -16,11 +16,13 @@ enum class Type { String, Int, Seconds, IntList, OtherExitCodes };
 struct Field {
   std::string_view path;  // YAML key path, e.g. "policy.diag_timeout"
   Type type;
-  std::string Config::*text = nullptr;  // String
-  int Policy::*integer = nullptr;       // Int
-  double Policy::*seconds = nullptr;    // Seconds
-  int min = 0, max = 0;                 // Int bounds
-  bool allow_empty = false;             // String
+  std::string Config::*text = nullptr;       // String
+  int Policy::*integer = nullptr;            // Int
+  double Policy::*seconds = nullptr;         // Seconds
+  int min = 0, max = 0;                      // Int bounds
+  bool allow_empty = false;                  // String
+  int Config::*config_integer = nullptr;     // Int of the Config itself (not its policy)
+  double Config::*config_seconds = nullptr;  // Seconds likewise
 };
 
 std::span<const Field> fields();

@@ -16,7 +16,13 @@ class Reader {
   std::optional<SecretFileRef> run() {
     YAML::Node root;
     try {
-      root = YAML::LoadFile(file_);
+      // Every document is read, so a second one (after `---`) is an error, not ignored.
+      const std::vector<YAML::Node> documents = YAML::LoadAllFromFile(file_);
+      if (documents.size() > 1)
+        throw error(documents[1].Mark(), "",
+                    "a config file holds one YAML document; found " +
+                        std::to_string(documents.size()) + " (a second `---`?)");
+      if (!documents.empty()) root = documents.front();
     } catch (const YAML::BadFile&) {
       throw ConfigError(file_ + ": cannot read the file");
     } catch (const YAML::Exception& e) {  // syntax: yaml-cpp's mark is 0-based

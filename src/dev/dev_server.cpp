@@ -17,6 +17,7 @@ namespace shepherd {
 DevServer::DevServer(DevOptions options, std::function<void(const std::string&)> print)
     : options_(std::move(options)), print_(std::move(print)) {
   SimOptions sim;
+  sim.sqlite.retention = options_.retention;
   sim.store_path = options_.store_dir.empty() ? ":memory:" : options_.store_dir + "/shepherd.db";
   sim.on_transition = [this](const Transition& t) {
     char line[64];
@@ -33,7 +34,10 @@ DevServer::DevServer(DevOptions options, std::function<void(const std::string&)>
   sim_ = std::make_unique<Simulation>(dev_scenario(), std::move(sim));
   Store* reader = &sim_->store();
   if (!options_.store_dir.empty()) {
-    reader_ = std::make_unique<SqliteStore>(options_.store_dir + "/shepherd.db");
+    SqliteOptions reads;
+    reads.retention.interval_ms = 0;  // the writer's store prunes
+    reads.checkpoint_in_background = false;
+    reader_ = std::make_unique<SqliteStore>(options_.store_dir + "/shepherd.db", reads);
     reader = reader_.get();
   }
   api_ = std::make_unique<HttpApi>(sim_->controller(), *reader);

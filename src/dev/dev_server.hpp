@@ -15,10 +15,11 @@ struct DevOptions {
   int nodes = 8;
   double speed = 10;  // virtual seconds per wall second
   std::string host = "127.0.0.1";
-  int port = 8080;          // 0: any free port
-  bool demo = true;         // submit a job and break a GPU so there is something to watch
-  std::string store_dir;    // where the SQLite file goes ("": in memory)
-  Policy policy;            // from the config file and environment
+  int port = 8080;        // 0: any free port
+  bool demo = true;       // submit a job and break a GPU so there is something to watch
+  std::string store_dir;  // where the SQLite file goes ("": in memory)
+  Policy policy;          // from the config file and environment
+  RetentionPolicy retention;
   std::string webhook_url;  // secret: notifications also go there when set
 };
 

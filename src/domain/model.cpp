@@ -1,6 +1,16 @@
 #include "domain/model.hpp"
 
+#include <cctype>
+
 namespace shepherd {
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char ch : id)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.')
+      return false;
+  return true;
+}
 
 std::string_view to_string(Verdict v) {
   switch (v) {

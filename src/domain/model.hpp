@@ -116,4 +116,9 @@ struct Policy {
   OtherExitCodes other_exit_codes = OtherExitCodes::Diagnose;
 };
 
+// Job ids and node names: 1-128 letters, digits, '-', '_' or '.'. They end up in task ids, file
+// names and commands, so every reader (API, scenario, config) checks them with this one rule.
+inline constexpr std::string_view kIdRule = "1-128 letters, digits, '-', '_' or '.'";
+bool valid_id(std::string_view id);
+
 }  // namespace shepherd

@@ -23,13 +23,6 @@ bool live(const Job* job) {
   return job && !is_terminal(job->status);
 }
 
-bool valid_id(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
-  });
-}
-
 std::string exit_text(const Task& t, int code, int signal) {
   if (signal != 0) return "task " + t.id + " was killed by signal " + std::to_string(signal);
   return "task " + t.id + " exited with code " + std::to_string(code);
@@ -42,8 +35,7 @@ class Rules {
 
   void operator()(const JobSubmitted& e) {
     if (!valid_id(e.job_id))
-      return b_.reject("invalid", "job_id",
-                       "job id must be 1-128 letters, digits, '-', '_' or '.'");
+      return b_.reject("invalid", "job_id", "job id must be " + std::string(kIdRule));
     if (b_.job(e.job_id))
       return b_.reject("conflict", "job_id", "job " + e.job_id + " already exists");
     if (!e.nodes.empty() && e.node_count > 0)
@@ -321,8 +313,7 @@ class Rules {
  private:
   void register_new(const NodeRegistered& e) {
     if (!valid_id(e.node))
-      return b_.reject("invalid", "node",
-                       "node name must be 1-128 letters, digits, '-', '_' or '.'");
+      return b_.reject("invalid", "node", "node name must be " + std::string(kIdRule));
     Node n;
     n.name = e.node;
     n.cluster_name = cluster_;

@@ -325,7 +325,14 @@ ScenarioError::ScenarioError(std::string file, int line, std::string path,
 Scenario parse_scenario(const std::string& yaml_text, const std::string& file_name_for_messages) {
   YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
+    // Every document is read, so a second one (after `---`) is an error, not silently ignored.
+    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
+    if (documents.size() > 1)
+      throw ScenarioError(file_name_for_messages,
+                          documents[1].Mark().is_null() ? 0 : documents[1].Mark().line + 1, "",
+                          "a scenario file holds one YAML document; found " +
+                              std::to_string(documents.size()) + " (a second `---`?)");
+    if (!documents.empty()) root = documents.front();
   } catch (const YAML::ParserException& e) {
     throw ScenarioError(
         file_name_for_messages, e.mark.line + 1, "",

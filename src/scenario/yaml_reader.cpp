@@ -15,16 +15,33 @@ std::string join(std::initializer_list<std::string_view> words) {
 }
 
 std::string child_path(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+  return parent.empty() ? printable(key) : parent + "." + printable(key);
 }
 
 }  // namespace
+
+std::string printable(std::string_view text) {
+  constexpr std::size_t kMost = 80;
+  std::string out;
+  for (unsigned char c : text.substr(0, kMost)) {
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > kMost) out += "...";
+  return out;
+}
 
 std::string describe(const YAML::Node& n) {
   if (n.IsSequence()) return "a list";
   if (n.IsMap()) return "a mapping";
   if (n.IsNull()) return "nothing";
-  return "'" + n.Scalar() + "'";
+  return "'" + printable(n.Scalar()) + "'";
 }
 
 Map::Map(const Reader& reader, const Field& self) : reader_(reader), self_(self) {
@@ -103,6 +120,7 @@ std::string Reader::text(const Field& f) const {
 std::string Reader::name(const Field& f) const {
   std::string s = text(f);
   if (s.empty()) fail(f, "must not be empty");
+  if (!valid_id(s)) fail(f, "'" + printable(s) + "' is not a valid name: " + std::string(kIdRule));
   return s;
 }
 

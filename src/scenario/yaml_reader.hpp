@@ -25,6 +25,8 @@ class Reader;
 
 // "a list", "a mapping", "nothing" or the scalar in quotes: what an error says was found.
 std::string describe(const YAML::Node& n);
+// `text` fit for a message: control bytes (a NUL in a key) as \xNN, at most 80 characters.
+std::string printable(std::string_view text);
 
 // A mapping's entries, in file order, with duplicate keys refused (yaml-cpp keeps them silently).
 class Map {

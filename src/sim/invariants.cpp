@@ -23,8 +23,8 @@ void Simulation::check_step_invariants() {
   auto violate = [this](std::string what) {
     what = std::to_string(now_ / 1000.0) + " s: " + what;
     // The same broken state seen at every later step is one finding, not hundreds.
-    if (violations_.empty() || violations_.back().substr(violations_.back().find(':')) !=
-                                   what.substr(what.find(':')))
+    if (violations_.empty() ||
+        violations_.back().substr(violations_.back().find(':')) != what.substr(what.find(':')))
       violations_.push_back(std::move(what));
   };
   const Snapshot& s = runtime().state();
@@ -63,8 +63,8 @@ void Simulation::check_step_invariants() {
               " with no deadline and nothing owed: stuck");
     if ((n->status == NodeStatus::Assigned || n->status == NodeStatus::InProgress) &&
         (!job || is_terminal(job->status)))
-      violate("node " + n->name + " is " + std::string(to_string(n->status)) +
-              " for job '" + n->job_id + "', which is not live");
+      violate("node " + n->name + " is " + std::string(to_string(n->status)) + " for job '" +
+              n->job_id + "', which is not live");
   }
   for (const Job* j : s.jobs_by_id()) {
     if (!transient(j->status)) continue;

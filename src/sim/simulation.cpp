@@ -75,7 +75,7 @@ Store& Simulation::store() {
 
 // A controller process on the store: a fresh connection, the state loaded, a new start number.
 void Simulation::start_controller() {
-  store_ = std::make_unique<SqliteStore>(store_path_);
+  store_ = std::make_unique<SqliteStore>(store_path_, options_.sqlite);
   RuntimeHooks hooks;
   hooks.on_transition = [this](const Transition& t) { note_transition(t); };
   hooks.on_delivered = [this](const Action& a, TimeMs t) {

@@ -12,6 +12,7 @@
 #include "common/clock.hpp"
 #include "controller/controller.hpp"
 #include "scenario/scenario.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace shepherd {
 
@@ -22,6 +23,7 @@ class FanoutNotifier;
 
 struct SimOptions {
   std::string store_path = ":memory:";  // or a file: the same SQLite store the server uses
+  SqliteOptions sqlite;                 // synchronous, retention, ...
   std::size_t batch_limit = 4096;       // events committed per transaction at most
   std::function<void(const Transition&)> on_transition;  // the live timeline
   std::vector<std::shared_ptr<NotificationSink>> sinks;  // besides the recorded copy

@@ -128,7 +128,19 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
     st_ = std::make_unique<Statements>(db_);
     if (!is_memory(path_) && options_.checkpoint_in_background)
       checkpointer_ = std::make_unique<WalCheckpointer>(path_, db_, options_.checkpoint_pages);
+    if (!is_memory(path_) && options_.retention.interval_ms > 0)
+      pruner_ =
+          std::make_unique<RetentionPruner>(path_, options_.retention, options_.busy_timeout_ms);
   });
+}
+
+PruneCounts SqliteStore::prune_now() {
+  std::lock_guard lock(mutex_);
+  return guarded("prune", [&] { return prune_sqlite(db_, options_.retention); });
+}
+
+PruneCounts SqliteStore::pruned_in_background() const {
+  return pruner_ ? pruner_->pruned() : PruneCounts{};
 }
 
 SqliteStore::~SqliteStore() = default;

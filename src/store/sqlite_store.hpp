@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "store/sqlite_checkpointer.hpp"
+#include "store/sqlite_retention.hpp"
 #include "store/store.hpp"
 
 namespace shepherd {
@@ -44,6 +45,8 @@ struct SqliteOptions {
   // File databases: checkpoint on a thread of the store's own (sqlite_checkpointer.hpp) instead of
   // inside the commit that crosses checkpoint_pages.
   bool checkpoint_in_background = true;
+  // What the event keys and the timeline keep; file databases prune on a thread of their own.
+  RetentionPolicy retention;
 };
 
 // The embedded Store: one SQLite database file (or ":memory:"), in WAL mode for files. Opening
@@ -74,6 +77,11 @@ class SqliteStore final : public Store {
 
   // The journal mode in effect ("wal" for a file database, "memory" for ":memory:").
   std::string journal_mode();
+  // One retention pass now, on the store's connection (an in-memory store has no background one).
+  PruneCounts prune_now();
+  // What the background retention thread removed so far, and its passes (0 without one).
+  PruneCounts pruned_in_background() const;
+  long retention_passes() const { return pruner_ ? pruner_->passes() : 0; }
   // Checkpoints the background thread has run (0 without one).
   long background_checkpoints() const { return checkpointer_ ? checkpointer_->checkpoints() : 0; }
 
@@ -98,6 +106,7 @@ class SqliteStore final : public Store {
   SQLite::Database db_;
   std::unique_ptr<Statements> st_;                 // prepared once the schema exists
   std::unique_ptr<WalCheckpointer> checkpointer_;  // after db_: stopped before it closes
+  std::unique_ptr<RetentionPruner> pruner_;        // likewise
   int schema_version_ = 0;
 };
 

@@ -165,6 +165,11 @@ TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
                 "start_timeout)");
   // Syntax errors carry their line too.
   EXPECT_EQ(error_of("policy:\n  max_retries: [1\n").rfind(f + ":", 0), 0u);
+  // A second document is not ignored.
+  EXPECT_NE(error_of("cluster_name: a\n---\ncluster_name: b\n").find("holds one YAML document"),
+            std::string::npos);
+  EXPECT_EQ(error_of("store:\n  retention:\n    events_max_rows: 10\n"),
+            f + ":3: store.retention.events_max_rows: must be at least 1000, got 10");
 }
 
 TEST_F(ConfigTest, MissingFile) {

@@ -34,7 +34,8 @@ TEST(SimSweep, TheRulesSweepClean) {
   SweepOptions options;
   options.seeds = 5;
   options.chaos = true;
-  for (const char* name : {"reboot_hang_times_out", "gpu_fault_recovers", "agent_lost_returns_healthy"}) {
+  for (const char* name :
+       {"reboot_hang_times_out", "gpu_fault_recovers", "agent_lost_returns_healthy"}) {
     const auto failures = sweep(scenario(name), options);
     EXPECT_TRUE(failures.empty()) << name << ": seed " << failures.front().seed << ": "
                                   << failures.front().problems.front();
@@ -76,10 +77,11 @@ TEST(SimSweep, SameSeedSameBytes) {
 
 TEST(SimSweep, ChaosKeysParseAndAreRangeChecked) {
   const std::string base = "cluster: {nodes: 1}\n";
-  const Scenario s = parse_scenario(
-      base + "chaos: {duplicate_events: true, reorder_window: 2, drop_started: 0.5, "
-             "action_delay: 1, crashes: 2, crash_rate: 0.1}\n",
-      "t.yaml");
+  const Scenario s =
+      parse_scenario(base +
+                         "chaos: {duplicate_events: true, reorder_window: 2, drop_started: 0.5, "
+                         "action_delay: 1, crashes: 2, crash_rate: 0.1}\n",
+                     "t.yaml");
   EXPECT_TRUE(s.chaos.duplicate_events);
   EXPECT_EQ(s.chaos.crashes, 2);
   EXPECT_THROW(parse_scenario(base + "chaos: {drop_started: 2}\n", "t.yaml"), ScenarioError);

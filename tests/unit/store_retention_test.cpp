@@ -1,0 +1,92 @@
+// Retention of the event keys and the timeline: by age (from the newest row) and by count, in
+// chunks, and in the background for a file store while commits go on.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store/sqlite_store.hpp"
+#include "store_sqlite_fixtures.hpp"
+
+namespace shepherd {
+namespace {
+
+// `count` events one second apart, each with one timeline entry.
+void commit_events(SqliteStore& store, int first, int count) {
+  std::vector<Commit> batch;
+  for (int i = first; i < first + count; ++i) {
+    Commit c;
+    c.event_key = "e" + std::to_string(i);
+    c.event_kind = "node_lost";
+    c.at = i * 1000;
+    c.decision.transitions.push_back({"node", "node-1", "AVAILABLE", "UNKNOWN", "lost", c.at});
+    batch.push_back(std::move(c));
+  }
+  store.commit(batch);
+}
+
+bool known(SqliteStore& store, int i) {
+  return store.has_event("e" + std::to_string(i));
+}
+
+SqliteOptions keep(std::int64_t events, std::int64_t timeline, double age = 1e9) {
+  SqliteOptions o;
+  o.retention.events_max_rows = events;
+  o.retention.timeline_max_rows = timeline;
+  o.retention.events_max_age = age;
+  o.retention.timeline_max_age = age;
+  o.retention.chunk_rows = 7;  // several chunks per pass
+  return o;
+}
+
+TEST(StoreRetention, KeepsTheNewestRowsByCount) {
+  SqliteStore store(":memory:", keep(10, 5));
+  commit_events(store, 0, 100);
+  const PruneCounts n = store.prune_now();
+  EXPECT_EQ(n.events, 90);
+  EXPECT_EQ(n.timeline, 95);
+  EXPECT_FALSE(known(store, 89));
+  EXPECT_TRUE(known(store, 90));
+  EXPECT_TRUE(known(store, 99));
+  const auto timeline = store.timeline(0, 1000);
+  ASSERT_EQ(timeline.size(), 5u);
+  EXPECT_EQ(timeline.back().seq, 100);  // seq goes on: a client's `since` stays meaningful
+  commit_events(store, 100, 1);
+  EXPECT_EQ(store.timeline(100, 10).front().seq, 101);
+  EXPECT_EQ(store.prune_now().events, 1);  // a second pass removes only what is new
+}
+
+TEST(StoreRetention, KeepsRowsYoungerThanTheAgeFromTheNewest) {
+  SqliteStore store(":memory:", keep(1'000'000, 1'000'000, 50));
+  commit_events(store, 0, 100);  // at 0 .. 99 s
+  const PruneCounts n = store.prune_now();
+  EXPECT_EQ(n.events, 49);  // at < 99 - 50 s
+  EXPECT_EQ(n.timeline, 49);
+  EXPECT_FALSE(known(store, 48));
+  EXPECT_TRUE(known(store, 49));
+  EXPECT_EQ(store.timeline(0, 1000).front().transition.at, 49'000);
+}
+
+TEST(StoreRetention, NothingToPruneIsNoError) {
+  SqliteStore store(":memory:", keep(10, 10));
+  EXPECT_EQ(store.prune_now().events, 0);
+  commit_events(store, 0, 3);
+  EXPECT_EQ(store.prune_now().events, 0);
+}
+
+TEST(StoreRetention, FileStorePrunesInTheBackgroundWhileCommitsGoOn) {
+  test::TempDir dir;
+  SqliteOptions o = keep(20, 20);
+  o.retention.interval_ms = 10;
+  SqliteStore store(dir.file("state.db"), o);
+  for (int round = 0; round < 10; ++round) commit_events(store, round * 20, 20);
+  for (int i = 0; i < 500 && store.pruned_in_background().events < 180; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(store.pruned_in_background().events, 180);
+  EXPECT_FALSE(known(store, 179));
+  EXPECT_TRUE(known(store, 180));
+  commit_events(store, 200, 5);  // the writer is not held up by the pruner's connection
+  EXPECT_TRUE(known(store, 204));
+}
+
+}  // namespace
+}  // namespace shepherd
