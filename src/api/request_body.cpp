@@ -13,28 +13,42 @@ void RequestBody::fail(const char* name, const std::string& message) {
   throw BadRequest(Rejection{"invalid", name, message});
 }
 
+namespace {
+
+// A client's key as the error names it: an empty one names the body, a long one is cut short.
+std::string field_name(const std::string& key) {
+  return key.empty() ? "body" : key.substr(0, 64);
+}
+std::string shown_key(const std::string& key) {
+  return "'" + key.substr(0, 64) + (key.size() > 64 ? "...'" : "'");
+}
+
+}  // namespace
+
 RequestBody::RequestBody(std::string_view text, std::initializer_list<std::string_view> known) {
   // nlohmann keeps the last of duplicate keys silently; the parser callback sees each key first.
   std::vector<std::set<std::string>> keys;
-  std::string duplicate;
+  std::optional<std::string> duplicate;
   const json::parser_callback_t track = [&](int, json::parse_event_t event, json& parsed) {
     if (event == json::parse_event_t::object_start) keys.emplace_back();
     if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
     if (event == json::parse_event_t::key && !keys.empty() &&
-        !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+        !keys.back().insert(parsed.get<std::string>()).second && !duplicate)
       duplicate = parsed.get<std::string>();
     return true;
   };
   body_ = json::parse(text, track, false);
   if (body_.is_discarded() || !body_.is_object())
     fail("body", "the request body must be a JSON object");
-  if (!duplicate.empty()) fail(duplicate.c_str(), "'" + duplicate + "' is given twice");
+  if (duplicate)
+    throw BadRequest(
+        Rejection{"invalid", field_name(*duplicate), shown_key(*duplicate) + " is given twice"});
   for (const auto& [key, value] : body_.items())
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::string list;
       for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      throw BadRequest(
-          Rejection{"invalid", key, "unknown field '" + key + "' (known: " + list + ")"});
+      throw BadRequest(Rejection{"invalid", field_name(key),
+                                 "unknown field " + shown_key(key) + " (known: " + list + ")"});
     }
 }
 

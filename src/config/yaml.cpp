@@ -2,8 +2,13 @@
 // caught with the line they are on.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
+#include "common/yaml_checks.hpp"
 #include "config/fields.hpp"
 
 namespace shepherd::config_detail {
@@ -16,13 +21,20 @@ class Reader {
   std::optional<SecretFileRef> run() {
     YAML::Node root;
     try {
-      // Every document is read, so a second one (after `---`) is an error, not ignored.
-      const std::vector<YAML::Node> documents = YAML::LoadAllFromFile(file_);
-      if (documents.size() > 1)
-        throw error(documents[1].Mark(), "",
-                    "a config file holds one YAML document; found " +
-                        std::to_string(documents.size()) + " (a second `---`?)");
-      if (!documents.empty()) root = documents.front();
+      std::ifstream in(file_, std::ios::binary);
+      std::error_code ec;
+      if (!in || std::filesystem::is_directory(file_, ec))
+        throw ConfigError(file_ + ": cannot read the file");
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+      // Refused before yaml-cpp sees them (common/yaml_checks.hpp says why).
+      if (const auto line = yaml_checks::nul_line(text))
+        throw ConfigError(file_ + ":" + std::to_string(*line) +
+                          ": the file contains a NUL byte: a config file is text");
+      if (const auto line = yaml_checks::second_document_line(text))
+        throw ConfigError(file_ + ":" + std::to_string(*line) +
+                          ": a config file holds one YAML document; a second begins here (`---`)");
+      root = YAML::Load(text);
     } catch (const YAML::BadFile&) {
       throw ConfigError(file_ + ": cannot read the file");
     } catch (const YAML::Exception& e) {  // syntax: yaml-cpp's mark is 0-based

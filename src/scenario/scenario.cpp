@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/yaml_checks.hpp"
 #include "scenario/yaml_reader.hpp"
 
 namespace shepherd {
@@ -323,16 +324,16 @@ ScenarioError::ScenarioError(std::string file, int line, std::string path,
       path_(std::move(path)) {}
 
 Scenario parse_scenario(const std::string& yaml_text, const std::string& file_name_for_messages) {
+  // Refused before yaml-cpp sees them (common/yaml_checks.hpp says why).
+  if (const auto line = yaml_checks::nul_line(yaml_text))
+    throw ScenarioError(file_name_for_messages, *line, "",
+                        "the file contains a NUL byte: a scenario is text");
+  if (const auto line = yaml_checks::second_document_line(yaml_text))
+    throw ScenarioError(file_name_for_messages, *line, "",
+                        "a scenario file holds one YAML document; a second begins here (`---`)");
   YAML::Node root;
   try {
-    // Every document is read, so a second one (after `---`) is an error, not silently ignored.
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
-    if (documents.size() > 1)
-      throw ScenarioError(file_name_for_messages,
-                          documents[1].Mark().is_null() ? 0 : documents[1].Mark().line + 1, "",
-                          "a scenario file holds one YAML document; found " +
-                              std::to_string(documents.size()) + " (a second `---`?)");
-    if (!documents.empty()) root = documents.front();
+    root = YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
     throw ScenarioError(
         file_name_for_messages, e.mark.line + 1, "",

@@ -10,8 +10,8 @@
 namespace shepherd {
 namespace {
 
-std::optional<std::int64_t> one_integer(SQLite::Database& db, const char* sql,
-                                        std::int64_t arg = 0, bool bind = false) {
+std::optional<std::int64_t> one_integer(SQLite::Database& db, const char* sql, std::int64_t arg = 0,
+                                        bool bind = false) {
   SQLite::Statement q(db, sql);
   if (bind) q.bind(1, arg);
   if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;

@@ -14,9 +14,9 @@ namespace shepherd {
 // prune the same way. A repeat of an event older than its key's retention is no longer recognised
 // as a repeat (the engine still ignores results of operations that are over).
 struct RetentionPolicy {
-  double events_max_age = 30 * 86400.0;     // seconds
+  double events_max_age = 30 * 86400.0;  // seconds
   std::int64_t events_max_rows = 5'000'000;
-  double timeline_max_age = 90 * 86400.0;   // seconds
+  double timeline_max_age = 90 * 86400.0;  // seconds
   std::int64_t timeline_max_rows = 5'000'000;
   int interval_ms = 60'000;  // between background passes (0: no background pruning)
   int chunk_rows = 2000;     // rows per delete transaction: how long a commit may wait for one

@@ -174,6 +174,14 @@ TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
 
 TEST_F(ConfigTest, MissingFile) {
   EXPECT_THROW(load_config((dir_ / "nope.yaml").string(), {}), ConfigError);
+  EXPECT_THROW(load_config(dir_.string(), {}), ConfigError);  // a directory is no file
+}
+
+// yaml-cpp 0.7 may loop forever on a NUL byte (fuzz/README.md): refused before parsing.
+TEST_F(ConfigTest, RawNulByteIsRefused) {
+  EXPECT_NE(
+      error_of(std::string("cluster_name: a\n\0\0x: 1\n", 22)).find(":2: the file contains a NUL"),
+      std::string::npos);
 }
 
 TEST_F(ConfigTest, EnvironmentErrorsNameTheVariable) {
