@@ -38,7 +38,6 @@ void Runtime::reload() {
   // Hand-overs in flight are forgotten: their late results find no ticket and are ignored, and the
   // actions are handed over again (their ids make that harmless).
   outbox_.clear();
-  owed_order_.clear();
   in_flight_ = 0;
   for (auto& p : pending)
     if (!acknowledged.count(p.action.id)) owe(std::move(p));
@@ -46,7 +45,6 @@ void Runtime::reload() {
 
 void Runtime::owe(PendingAction pending) {
   const std::uint64_t order = ++next_order_;
-  owed_order_[pending.action.id] = order;
   outbox_.emplace(order, Owed{std::move(pending), 0, 0});
 }
 
@@ -184,7 +182,7 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
   std::size_t handed = 0;
   // A node's actions go one at a time, in decision order: one that is in flight or waits out a
   // backoff holds back the later ones for the same node. Notifications do not wait for each other.
-  std::unordered_set<std::string> busy;
+  std::unordered_set<std::string_view> busy;  // views of node names in outbox_, which outlives it
   for (auto it = outbox_.begin(); it != outbox_.end() && handed < limit;) {
     Owed& owed = it->second;
     const Action& a = owed.pending.action;
@@ -203,12 +201,11 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
       spdlog::info("action {} ({} on {}) dropped: its operation is over", a.id, to_string(a.kind),
                    a.node);
       acks_.push_back(a.id);
-      owed_order_.erase(a.id);
       it = outbox_.erase(it);
       continue;
     }
     if (to_node) busy.insert(a.node);
-    hand_over(owed, now);
+    hand_over(it->first, owed, now);
     ++handed;
     ++it;
   }
@@ -217,16 +214,16 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
   return confirmed;
 }
 
-void Runtime::hand_over(Owed& owed, TimeMs now) {
+void Runtime::hand_over(std::uint64_t order, Owed& owed, TimeMs now) {
   owed.ticket = ++next_ticket_;
   owed.handed_at = now;
   ++in_flight_;
   const Action& a = owed.pending.action;
   // Under the inbox's lock, wake included: ~Runtime clears `wake` under it, so no wake-up can run
   // into a controller that is gone (a late answer after a crash, a notifier's worker).
-  DeliveryCallback done = [inbox = inbox_, id = a.id, ticket = owed.ticket](DeliveryResult r) {
+  DeliveryCallback done = [inbox = inbox_, order, ticket = owed.ticket](DeliveryResult r) {
     std::lock_guard lock(inbox->mu);
-    inbox->results.push_back(Result{id, ticket, std::move(r)});
+    inbox->results.push_back(Result{order, ticket, std::move(r)});
     if (inbox->wake) inbox->wake();
   };
   try {
@@ -269,9 +266,8 @@ std::size_t Runtime::take_results(TimeMs now) {
   }
   std::size_t confirmed = 0;
   for (auto& r : results) {
-    auto order = owed_order_.find(r.action_id);
-    if (order == owed_order_.end()) continue;  // confirmed or dropped already
-    auto it = outbox_.find(order->second);
+    auto it = outbox_.find(r.order);
+    if (it == outbox_.end()) continue;  // confirmed or dropped already
     Owed& owed = it->second;
     if (owed.ticket != r.ticket) continue;  // the answer to a hand-over given up on
     const Action& a = owed.pending.action;
@@ -298,7 +294,6 @@ std::size_t Runtime::take_results(TimeMs now) {
         break;
     }
     --in_flight_;
-    owed_order_.erase(order);
     outbox_.erase(it);
   }
   return confirmed;
@@ -316,7 +311,7 @@ bool Runtime::superseded(const Action& a) const {
 
 std::optional<TimeMs> Runtime::next_dispatch_at() const {
   std::optional<TimeMs> next;
-  std::unordered_set<std::string> busy;  // a node's later actions wait for its first
+  std::unordered_set<std::string_view> busy;  // a node's later actions wait for its first
   for (const auto& [order, owed] : outbox_) {
     const Action& a = owed.pending.action;
     if (a.kind != ActionKind::Notify && !busy.insert(a.node).second) continue;

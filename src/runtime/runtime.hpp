@@ -129,8 +129,8 @@ class Runtime {
     TimeMs handed_at = 0;
   };
   struct Result {
-    std::string action_id;
-    std::uint64_t ticket;
+    std::uint64_t order;   // the action's key in outbox_
+    std::uint64_t ticket;  // of the hand-over answered
     DeliveryResult result;
   };
   // Results come back on any thread and may outlive the runtime (a notifier's worker).
@@ -142,7 +142,7 @@ class Runtime {
   std::size_t take_results(TimeMs now);
   void owe(PendingAction pending);
   bool superseded(const Action& a) const;
-  void hand_over(Owed& owed, TimeMs now);
+  void hand_over(std::uint64_t order, Owed& owed, TimeMs now);
   void failed(Owed& owed, const std::string& error, TimeMs now);
 
   struct Timer {
@@ -160,7 +160,6 @@ class Runtime {
   Snapshot cache_;
   std::vector<Event> queue_;
   std::map<std::uint64_t, Owed> outbox_;  // committed, not yet confirmed; by commit order
-  std::unordered_map<std::string, std::uint64_t> owed_order_;  // action id -> key in outbox_
   std::uint64_t next_order_ = 0, next_ticket_ = 0;
   std::size_t in_flight_ = 0;
   std::shared_ptr<ResultInbox> inbox_ = std::make_shared<ResultInbox>();

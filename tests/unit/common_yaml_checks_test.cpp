@@ -8,13 +8,13 @@ namespace {
 
 TEST(YamlChecks, FindsASecondDocument) {
   EXPECT_FALSE(second_document_line("a: 1\nb: 2\n"));
-  EXPECT_FALSE(second_document_line("---\na: 1\n"));            // a first document's marker
+  EXPECT_FALSE(second_document_line("---\na: 1\n"));  // a first document's marker
   EXPECT_FALSE(second_document_line("# c\n%YAML 1.2\n---\na: 1\n...\n"));
   EXPECT_EQ(second_document_line("a: 1\n---\nb: 2\n"), 2);
   EXPECT_EQ(second_document_line("---\na: 1\n--- \nb: 2\n"), 3);
   EXPECT_EQ(second_document_line("a: 1\n...\nb: 2\n"), 3);
   EXPECT_FALSE(second_document_line("a: |\n  ---\n  text\n"));  // indented: inside a scalar
-  EXPECT_FALSE(second_document_line("a: 1\n----\n"));  // not a marker: four dashes
+  EXPECT_FALSE(second_document_line("a: 1\n----\n"));           // not a marker: four dashes
 }
 
 TEST(YamlChecks, FindsANulByte) {
