@@ -122,7 +122,7 @@ bool DecisionBuilder::set_status(const std::string& job_id, JobStatus to,
   return change(decision_, "job", job_id, e.status, to, e.reason, reason, now());
 }
 
-bool DecisionBuilder::set_status_task(const std::string& task_id, TaskStatus to,
+bool DecisionBuilder::set_task_status(const std::string& task_id, TaskStatus to,
                                       const std::string& reason) {
   const Task* t = task(task_id);
   if (!t) return false;
@@ -131,7 +131,7 @@ bool DecisionBuilder::set_status_task(const std::string& task_id, TaskStatus to,
   return change(decision_, "task", task_id, e.status, to, e.reason, reason, now());
 }
 
-bool DecisionBuilder::set_status_node(const std::string& name, NodeStatus to,
+bool DecisionBuilder::set_node_status(const std::string& name, NodeStatus to,
                                       const std::string& reason) {
   const Node* n = node(name);
   if (!n) return false;

@@ -39,8 +39,8 @@ class DecisionBuilder {
   Node& create_node(Node node);
 
   bool set_status(const std::string& job_id, JobStatus to, const std::string& reason);
-  bool set_status_task(const std::string& task_id, TaskStatus to, const std::string& reason);
-  bool set_status_node(const std::string& node, NodeStatus to, const std::string& reason);
+  bool set_task_status(const std::string& task_id, TaskStatus to, const std::string& reason);
+  bool set_node_status(const std::string& node, NodeStatus to, const std::string& reason);
 
   // Appends an action with a stable id derived from the event key; returns it for the payload.
   Action& add_action(ActionKind kind, const std::string& node, const std::string& job_id = {},

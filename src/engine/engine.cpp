@@ -102,7 +102,7 @@ class Rules {
       Node& node = b_.edit_node(task.node_name);
       node.operation_id.clear();
       node.deadline_at = 0;
-      b_.set_status_node(task.node_name, NodeStatus::InProgress, "running task " + task.id);
+      b_.set_node_status(task.node_name, NodeStatus::InProgress, "running task " + task.id);
     }
     const Job& job = *b_.job(task.job_id);
     if (job.status != JobStatus::Restarting) return;
@@ -128,7 +128,7 @@ class Rules {
     b_.edit_task(task.id).exit_code = e.exit_code;
     if (!failed) return completed(task);
     const std::string what = exit_text(task, e.exit_code, e.signal);
-    b_.set_status_task(task.id, TaskStatus::Terminated, what);
+    b_.set_task_status(task.id, TaskStatus::Terminated, what);
     if (!live(job)) return;
     const auto& app = policy_.app_exit_codes;
     if (e.signal == 0 && std::find(app.begin(), app.end(), e.exit_code) != app.end())
@@ -142,7 +142,7 @@ class Rules {
     const Node* n = b_.node(e.node);
     if (!n || n->operation_id != e.operation_id) return b_.ignore("stale diagnostic start");
     if (n->status != NodeStatus::Pending) return b_.ignore("diagnostic already running");
-    b_.set_status_node(e.node, NodeStatus::PendingHealthcheck,
+    b_.set_node_status(e.node, NodeStatus::PendingHealthcheck,
                        "diagnostic running (level " + std::to_string(policy_.diag_level) + ")");
   }
 
@@ -151,7 +151,7 @@ class Rules {
     if (!n || n->operation_id != e.operation_id || e.operation_id.empty())
       return b_.ignore("stale or repeated diagnostic result for " + e.node);
     if (n->status == NodeStatus::Pending)  // its start report is late or lost: it evidently ran
-      b_.set_status_node(e.node, NodeStatus::PendingHealthcheck,
+      b_.set_node_status(e.node, NodeStatus::PendingHealthcheck,
                          "diagnostic ran (its start report had not arrived)");
     record_verdict(e.node, e.verdict, e.detail);
   }
@@ -172,7 +172,7 @@ class Rules {
           return b_.ignore(e.node + " reconnected with the same boot id: not rebooted yet");
         node.operation_id.clear();
         node.deadline_at = 0;
-        b_.set_status_node(e.node, NodeStatus::Available, "rebooted (new boot id)");
+        b_.set_node_status(e.node, NodeStatus::Available, "rebooted (new boot id)");
         return resume_job_of(e.node);
       case NodeStatus::Unknown:
         node.operation_id.clear();
@@ -180,11 +180,11 @@ class Rules {
         if (n.needs_diagnostic)
           return rules::start_diagnostic(c_, e.node, "returned after heartbeat loss: diagnosing");
         if (live(b_.job(n.job_id))) {
-          b_.set_status_node(e.node, NodeStatus::Assigned, "returned; held for job " + n.job_id);
+          b_.set_node_status(e.node, NodeStatus::Assigned, "returned; held for job " + n.job_id);
           return rules::try_restart(c_, n.job_id);
         }
         node.job_id.clear();
-        b_.set_status_node(e.node, NodeStatus::Available, "heartbeats resumed");
+        b_.set_node_status(e.node, NodeStatus::Available, "heartbeats resumed");
         return;
       case NodeStatus::InProgress:
       case NodeStatus::Assigned:
@@ -203,7 +203,7 @@ class Rules {
         n.status == NodeStatus::Failed)
       return b_.ignore(e.node + " is " + std::string(to_string(n.status)) +
                        ": heartbeat loss expected or known");
-    b_.set_status_node(e.node, NodeStatus::Unknown,
+    b_.set_node_status(e.node, NodeStatus::Unknown,
                        "no heartbeat for " + rules::seconds_text(policy_.heartbeat_timeout));
     Node& node = b_.edit_node(e.node);
     const bool in_doubt =
@@ -280,7 +280,7 @@ class Rules {
     node.needs_diagnostic = false;
     node.job_id.clear();
     const std::string who = e.requested_by.empty() ? "an operator" : e.requested_by;
-    b_.set_status_node(e.node, NodeStatus::Available, "repaired by " + who);
+    b_.set_node_status(e.node, NodeStatus::Available, "repaired by " + who);
   }
 
   // The operation the action began ends now, as its deadline would end it, with the node's answer
@@ -328,13 +328,13 @@ class Rules {
   }
 
   void completed(const Task& task) {
-    b_.set_status_task(task.id, TaskStatus::Complete, "exited with code 0");
+    b_.set_task_status(task.id, TaskStatus::Complete, "exited with code 0");
     const Job& job = *b_.job(task.job_id);
     for (const Task* t : b_.tasks_of(job))
       if (t->status != TaskStatus::Complete) {
         const Node* n = b_.node(task.node_name);
         if (n && n->job_id == job.id && n->status == NodeStatus::InProgress)
-          b_.set_status_node(task.node_name, NodeStatus::Assigned,
+          b_.set_node_status(task.node_name, NodeStatus::Assigned,
                              "task done; held until job " + job.id + " ends");
         return;
       }
@@ -401,7 +401,7 @@ class Rules {
     node.operation_id.clear();
     node.deadline_at = 0;
     node.job_id.clear();
-    b_.set_status_node(n.name, NodeStatus::Failed, what);
+    b_.set_node_status(n.name, NodeStatus::Failed, what);
     const Job* job = b_.job(job_id);
     b_.notify(kind, live(job) ? job_id : "", {n.name}, "node " + n.name + " " + what,
               job ? job->retry : 0);
@@ -414,7 +414,7 @@ class Rules {
     node.operation_id.clear();
     node.deadline_at = 0;
     node.job_id.clear();
-    b_.set_status_node(n.name, NodeStatus::Failed, what);
+    b_.set_node_status(n.name, NodeStatus::Failed, what);
     b_.notify(kNotifyNodeFailed, "", {n.name}, "node " + n.name + " " + what, 0);
   }
 
@@ -435,7 +435,7 @@ class Rules {
       if (t->node_name != n.name || t->status != TaskStatus::InProgress) continue;
       const std::string what =
           "node " + n.name + " rebooted unexpectedly (new boot id) under task " + t->id;
-      b_.set_status_task(t->id, TaskStatus::Terminated, what);
+      b_.set_task_status(t->id, TaskStatus::Terminated, what);
       return rules::begin_recovery(c_, job->id, n.name, what, "node_crashed");
     }
     b_.ignore(n.name + " rebooted with no task running on it");
@@ -449,7 +449,7 @@ class Rules {
       Node& node = b_.edit_node(task.node_name);
       node.operation_id.clear();
       node.deadline_at = 0;
-      b_.set_status_node(task.node_name, NodeStatus::Assigned,
+      b_.set_node_status(task.node_name, NodeStatus::Assigned,
                          "task " + task.id + " ended; no action (policy other_exit_codes: ignore)");
     }
   }

@@ -114,7 +114,7 @@ void launch_attempt(Context c, const std::string& job_id) {
 
     Node& assigned = c.b.edit_node(node_name);  // stays valid while the builder adds records
     assigned.job_id = job.id;
-    c.b.set_status_node(node_name, NodeStatus::Assigned, node_reason);
+    c.b.set_node_status(node_name, NodeStatus::Assigned, node_reason);
     Action& a = c.b.add_action(ActionKind::StartTask, node_name, job.id, task.id);
     a.payload = payloads.for_index(i);
     assigned.operation_id = a.id;  // every wait has a deadline: the start too
@@ -131,7 +131,7 @@ void stop_task(Context c, const std::string& task_id, const std::string& reason,
   Task& t = c.b.edit_task(task_id);
   t.stop_requested = true;
   const std::string node = t.node_name, job_id = t.job_id;
-  c.b.set_status_task(task_id, TaskStatus::Terminated, reason);
+  c.b.set_task_status(task_id, TaskStatus::Terminated, reason);
   c.b.add_action(ActionKind::StopTask, node, job_id, task_id).payload = payload;
 }
 }  // namespace
@@ -150,14 +150,14 @@ void stop_running_tasks(Context c, const std::string& job_id, const std::string&
     stop_task(c, task_id, reason, payload);
     const Node* n = c.b.node(node);
     if (n && n->job_id == job_id && n->status == NodeStatus::InProgress)
-      c.b.set_status_node(node, NodeStatus::Assigned, held);
+      c.b.set_node_status(node, NodeStatus::Assigned, held);
   }
 }
 
 void start_diagnostic(Context c, const std::string& node_name, const std::string& reason) {
   const Node* n = c.b.node(node_name);
   if (!n || (diagnosing(*n) && !n->operation_id.empty())) return;  // one diagnostic per node
-  c.b.set_status_node(node_name, NodeStatus::Pending, reason);
+  c.b.set_node_status(node_name, NodeStatus::Pending, reason);
   Action& a = c.b.add_action(ActionKind::RunDiagnostic, node_name, n->job_id);
   a.payload =
       nlohmann::json{{"level", c.policy.diag_level}, {"timeout_seconds", c.policy.diag_timeout}}
@@ -212,7 +212,7 @@ void release_node(Context c, const std::string& node_name, const std::string& jo
     case NodeStatus::Assigned:
       e.operation_id.clear();
       e.deadline_at = 0;
-      c.b.set_status_node(node_name, NodeStatus::Available, reason);
+      c.b.set_node_status(node_name, NodeStatus::Available, reason);
       break;
     case NodeStatus::Pending:
     case NodeStatus::PendingHealthcheck:
@@ -251,12 +251,12 @@ void conclude_node_alone(Context c, const std::string& node_name) {
   Node& e = c.b.edit_node(node_name);
   e.job_id.clear();
   if (n.last_verdict == Verdict::Pass) {
-    c.b.set_status_node(node_name, NodeStatus::Available, "diagnostic passed");
+    c.b.set_node_status(node_name, NodeStatus::Available, "diagnostic passed");
     return;
   }
   const std::string reason = "diagnostic " + std::string(to_string(n.last_verdict)) +
                              " and no job recovery to serve: needs an operator";
-  c.b.set_status_node(node_name, NodeStatus::Failed, reason);
+  c.b.set_node_status(node_name, NodeStatus::Failed, reason);
   c.b.notify(kNotifyNodeFailed, "", {node_name}, reason, 0);
 }
 
@@ -280,7 +280,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
         job_id, JobStatus::PendingRestart,
         "diagnostic passed on " + join(passed) + " after " + job.recovery_cause + ": restarting");
     for (const auto& name : passed)
-      c.b.set_status_node(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
+      c.b.set_node_status(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
     try_restart(c, job_id);
     return;
   }
@@ -296,7 +296,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
                    "GPU fault on " + join(faulty) + ": rebooting");
     for (const auto& name : faulty) {
       const Node& n = *c.b.node(name);
-      c.b.set_status_node(name, NodeStatus::Rebooting,
+      c.b.set_node_status(name, NodeStatus::Rebooting,
                           "diagnostic " + std::string(to_string(n.last_verdict)) + ": rebooting");
       Action& a = c.b.add_action(ActionKind::Reboot, name, job_id);
       a.payload = nlohmann::json{{"boot_id", n.boot_id}}.dump();
@@ -305,7 +305,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
       e.deadline_at = c.b.now() + seconds(c.policy.reboot_timeout);
     }
     for (const auto& name : passed)
-      c.b.set_status_node(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
+      c.b.set_node_status(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
     return;
   }
   const std::string used = "retry " + std::to_string(job.retry) + " of " +
@@ -313,7 +313,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
   for (const auto& name : faulty) {
     const std::string reason = "GPU fault and no retry left (" + used + ")";
     c.b.edit_node(name).job_id.clear();
-    c.b.set_status_node(name, NodeStatus::Failed, reason);
+    c.b.set_node_status(name, NodeStatus::Failed, reason);
     c.b.notify(kNotifyNodeFailed, job_id, {name}, reason, job.retry);
   }
   fail_job(c, job_id, "GPU fault on " + join(faulty) + " and no retry left (" + used + ")");

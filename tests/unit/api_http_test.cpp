@@ -8,18 +8,15 @@
 
 #include "api/http_api.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/doubles.hpp"
 
 namespace shepherd {
 namespace {
 
 using nlohmann::json;
 
-struct AcceptingDriver final : ImmediateClusterDriver {
-  void carry_out(const Action&) override {}
-};
-struct QuietNotifier final : ImmediateNotifier {
-  void deliver(const Action&) override {}
-};
+using test::AcceptingDriver;
+using test::QuietNotifier;
 
 class HttpApiTest : public ::testing::Test {
  protected:

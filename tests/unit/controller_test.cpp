@@ -11,6 +11,7 @@
 
 #include "notify/background_notifier.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/doubles.hpp"
 
 namespace shepherd {
 namespace {
@@ -65,9 +66,7 @@ struct LateDriver final : ClusterDriver {
   std::vector<DeliveryCallback> waiting;
 };
 
-struct QuietNotifier final : ImmediateNotifier {
-  void deliver(const Action&) override {}
-};
+using test::QuietNotifier;
 
 class ControllerTest : public ::testing::Test {
  protected:

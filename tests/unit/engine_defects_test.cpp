@@ -47,7 +47,7 @@ TEST(EngineDefects, IllegalTransitionRefusesTheWholeDecision) {
   DecisionBuilder b(s, e);
   b.set_status("j", J::PendingHealthcheck, "legal");
   b.add_action(ActionKind::Reboot, "node-1");
-  EXPECT_FALSE(b.set_status_node("node-1", N::Rebooting, "AVAILABLE -> REBOOTING is illegal"));
+  EXPECT_FALSE(b.set_node_status("node-1", N::Rebooting, "AVAILABLE -> REBOOTING is illegal"));
   const Decision d = b.finish();
   EXPECT_FALSE(d.changes_state());
   EXPECT_TRUE(d.transitions.empty());

@@ -5,6 +5,7 @@
 #include "notify/sinks.hpp"
 #include "runtime/runtime.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/doubles.hpp"
 
 namespace shepherd {
 namespace {
@@ -58,9 +59,7 @@ class ContestedStore final : public Store {
   int loads = 0;
 };
 
-struct NoDriver final : ImmediateClusterDriver {
-  void carry_out(const Action&) override {}
-};
+using NoDriver = test::AcceptingDriver;
 
 class ConflictTest : public ::testing::Test {
  protected:

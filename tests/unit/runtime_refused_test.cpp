@@ -5,18 +5,13 @@
 #include "notify/sinks.hpp"
 #include "runtime/runtime.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/doubles.hpp"
 
 namespace shepherd {
 namespace {
 
-struct NullDriver final : ImmediateClusterDriver {
-  void carry_out(const Action&) override {}
-};
-
-struct RecordingNotifier final : ImmediateNotifier {
-  void deliver(const Action& a) override { sent.push_back(payload_json(a)); }
-  std::vector<nlohmann::json> sent;
-};
+using NullDriver = test::AcceptingDriver;
+using test::RecordingNotifier;
 
 TEST(RuntimeRefused, IllegalTransitionWritesNothingAndNotifies) {
   SqliteStore store(":memory:");
