@@ -48,6 +48,7 @@ void apply_env_var(Config& c, const Field& f, const std::string& var, const std:
     rest.remove_prefix(comma + 1);
   }
   c.policy.app_exit_codes = std::move(codes);
+  check_policy_value(c, f, fail);
 }
 
 void apply_env(Config& c, const Env& env) {

@@ -13,8 +13,9 @@ const std::array<Field, 17> kFields{{
     {"cluster_name", Type::String, &Config::cluster_name},
     {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
     {"listen", Type::String, &Config::listen},
-    {"policy.max_retries", Type::Int, nullptr, &Policy::max_retries, nullptr, 0, INT_MAX},
-    {"policy.diag_level", Type::Int, nullptr, &Policy::diag_level, nullptr, 1, 4},
+    // Policy values are range-checked by the domain's one rule (policy_problem), not here.
+    {"policy.max_retries", Type::Int, nullptr, &Policy::max_retries, nullptr, INT_MIN, INT_MAX},
+    {"policy.diag_level", Type::Int, nullptr, &Policy::diag_level, nullptr, INT_MIN, INT_MAX},
     {"policy.diag_timeout", Type::Seconds, nullptr, nullptr, &Policy::diag_timeout},
     {"policy.reboot_timeout", Type::Seconds, nullptr, nullptr, &Policy::reboot_timeout},
     {"policy.heartbeat_timeout", Type::Seconds, nullptr, nullptr, &Policy::heartbeat_timeout},
@@ -81,6 +82,17 @@ std::string env_name(std::string_view path) {
 }
 
 void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& fail) {
+  set_scalar_unchecked(c, f, text, fail);
+  check_policy_value(c, f, fail);
+}
+
+void check_policy_value(const Config& c, const Field& f, const Fail& fail) {
+  constexpr std::string_view kPolicy = "policy.";
+  if (f.path.substr(0, kPolicy.size()) != kPolicy) return;
+  if (auto why = policy_problem(f.path.substr(kPolicy.size()), c.policy)) throw fail(*why);
+}
+
+void set_scalar_unchecked(Config& c, const Field& f, const std::string& text, const Fail& fail) {
   switch (f.type) {
     case Type::String:
       if (text.empty() && !f.allow_empty) throw fail("must not be empty");
@@ -91,7 +103,7 @@ void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& 
     case Type::Int: {
       const auto v = parse_number<int>(text);
       if (!v) throw fail("expected an integer, got '" + text + "'");
-      if (*v < f.min || *v > f.max) {
+      if (f.config_integer && (*v < f.min || *v > f.max)) {
         throw fail(f.max == INT_MAX ? "must be at least " + std::to_string(f.min) + ", got " + text
                                     : "must be in " + std::to_string(f.min) + ".." +
                                           std::to_string(f.max) + ", got " + text);
@@ -105,7 +117,7 @@ void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& 
     case Type::Seconds: {
       const auto v = parse_number<double>(text);
       if (!v || !std::isfinite(*v)) throw fail("expected a number of seconds, got '" + text + "'");
-      if (*v < 0) throw fail("must not be negative, got " + text);
+      if (!(*v > 0) && f.config_seconds) throw fail("must be > 0, got " + text);
       if (*v > kMaxSeconds)
         throw fail("must be at most " + std::to_string(static_cast<long long>(kMaxSeconds)) +
                    " seconds, got " + text);

@@ -39,6 +39,9 @@ std::string env_name(std::string_view path);
 // Parse `text` into the field; on failure throw fail(reason), which adds where the value came from.
 using Fail = std::function<ConfigError(const std::string& reason)>;
 void set_scalar(Config& c, const Field& f, const std::string& text, const Fail& fail);
+void set_scalar_unchecked(Config& c, const Field& f, const std::string& text, const Fail& fail);
+// A policy value just set must satisfy the domain's rule (policy_problem); throws fail(reason).
+void check_policy_value(const Config& c, const Field& f, const Fail& fail);
 int parse_exit_code(const std::string& text, const Fail& fail);
 
 // The YAML reader: applies the file to `c`; returns the webhook URL file named in it, if any, with

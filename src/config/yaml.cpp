@@ -135,6 +135,8 @@ class Reader {
             text, [&](const std::string& reason) { return error(item.Mark(), f.path, reason); }));
       }
       c_.policy.app_exit_codes = std::move(codes);
+      check_policy_value(c_, f,
+                         [&](const std::string& reason) { return error(mark, f.path, reason); });
       return;
     }
     const char* expected = f.type == Type::String || f.type == Type::OtherExitCodes

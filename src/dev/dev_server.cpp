@@ -18,6 +18,7 @@ DevServer::DevServer(DevOptions options, std::function<void(const std::string&)>
     : options_(std::move(options)), print_(std::move(print)) {
   SimOptions sim;
   sim.sqlite.retention = options_.retention;
+  sim.notify_in_background = true;  // a webhook's timeouts never run on the loop
   sim.store_path = options_.store_dir.empty() ? ":memory:" : options_.store_dir + "/shepherd.db";
   sim.on_transition = [this](const Transition& t) {
     char line[64];

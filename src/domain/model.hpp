@@ -116,6 +116,13 @@ struct Policy {
   OtherExitCodes other_exit_codes = OtherExitCodes::Diagnose;
 };
 
+// The one rule for each policy value, whoever read it (config file, environment, scenario): the
+// problem with `field` of `p` ("max_retries", "diag_level", "diag_timeout", "reboot_timeout",
+// "heartbeat_timeout", "start_timeout", "app_exit_codes"), if any, e.g. "must be > 0, got 0".
+std::optional<std::string> policy_problem(std::string_view field, const Policy& p);
+// The first problem of the whole policy, as "field: problem".
+std::optional<std::string> policy_problem(const Policy& p);
+
 // Job ids and node names: 1-128 letters, digits, '-', '_' or '.'. They end up in task ids, file
 // names and commands, so every reader (API, scenario, config) checks them with this one rule.
 inline constexpr std::string_view kIdRule = "1-128 letters, digits, '-', '_' or '.'";

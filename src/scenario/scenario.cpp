@@ -119,15 +119,30 @@ void Parser::policy(const Field& f, Policy& p) const {
   const Map m(*this, f);
   m.allow({"max_retries", "diag_level", "diag_timeout", "reboot_timeout", "heartbeat_timeout",
            "start_timeout", "app_exit_codes", "other_exit_codes"});
-  if (auto v = m.get("max_retries")) p.max_retries = count(*v);
-  if (auto v = m.get("diag_level")) p.diag_level = integer(*v, 1, 4);
-  if (auto v = m.get("diag_timeout")) p.diag_timeout = seconds(*v, true);
-  if (auto v = m.get("reboot_timeout")) p.reboot_timeout = seconds(*v, true);
-  if (auto v = m.get("heartbeat_timeout")) p.heartbeat_timeout = seconds(*v, true);
-  if (auto v = m.get("start_timeout")) p.start_timeout = seconds(*v, true);
+  // Read as plain numbers; the range is the domain's one rule for every reader (policy_problem).
+  auto check = [&](const Field& v, std::string_view field) {
+    if (auto why = policy_problem(field, p)) fail(v, *why);
+  };
+  for (auto [field, member] : {std::pair{"max_retries", &Policy::max_retries},
+                               std::pair{"diag_level", &Policy::diag_level}})
+    if (auto v = m.get(field)) {
+      p.*member = integer(*v, INT32_MIN, INT32_MAX);
+      check(*v, field);
+    }
+  for (auto [field, member] : {std::pair{"diag_timeout", &Policy::diag_timeout},
+                               std::pair{"reboot_timeout", &Policy::reboot_timeout},
+                               std::pair{"heartbeat_timeout", &Policy::heartbeat_timeout},
+                               std::pair{"start_timeout", &Policy::start_timeout}})
+    if (auto v = m.get(field)) {
+      p.*member = seconds(*v, false);
+      check(*v, field);
+    }
   if (auto v = m.get("app_exit_codes")) {
     p.app_exit_codes.clear();
-    for (const Field& e : list(*v)) p.app_exit_codes.push_back(integer(e, 0, 255));
+    for (const Field& e : list(*v)) {
+      p.app_exit_codes.push_back(integer(e, INT32_MIN, INT32_MAX));
+      check(e, "app_exit_codes");
+    }
   }
   if (auto v = m.get("other_exit_codes")) {
     const auto choice = parse_other_exit_codes(text(*v));

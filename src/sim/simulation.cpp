@@ -1,6 +1,7 @@
 #include "sim/simulation.hpp"
 
 #include "controller/controller.hpp"
+#include "notify/background_notifier.hpp"
 #include "notify/sinks.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -24,9 +25,14 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
     own_store_file_ = true;
   }
   notifications_ = std::make_shared<RecordingSink>("simulation");
-  notifier_ = std::make_unique<FanoutNotifier>(
+  fanout_ = std::make_shared<FanoutNotifier>(
       std::vector<std::shared_ptr<NotificationSink>>{notifications_});
-  for (const auto& sink : options_.sinks) notifier_->add(sink);
+  for (const auto& sink : options_.sinks) fanout_->add(sink);
+  notifier_ = fanout_.get();
+  if (options_.notify_in_background) {
+    background_ = std::make_unique<BackgroundNotifier>(fanout_);
+    notifier_ = background_.get();
+  }
   start_controller();
   // A kept store: time goes on from the latest stored change, never back.
   const Snapshot& kept = runtime().state();

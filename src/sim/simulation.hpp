@@ -20,6 +20,7 @@ class SqliteStore;
 class RecordingSink;
 class NotificationSink;
 class FanoutNotifier;
+class Notifier;
 
 struct SimOptions {
   std::string store_path = ":memory:";  // or a file: the same SQLite store the server uses
@@ -27,6 +28,9 @@ struct SimOptions {
   std::size_t batch_limit = 4096;       // events committed per transaction at most
   std::function<void(const Transition&)> on_transition;  // the live timeline
   std::vector<std::shared_ptr<NotificationSink>> sinks;  // besides the recorded copy
+  // Deliver notifications on a thread of their own (`shepherd dev` with a webhook: a slow receiver
+  // must not hold up the loop). Off for `sim run`: the report must be the same every time.
+  bool notify_in_background = false;
   // Check the invariants that must hold at every step (`sim sweep`); costs a scan per step.
   bool check_invariants = false;
   // Tests only: edits each decision before it is committed (a planted bug for the sweep to find).
@@ -126,7 +130,9 @@ class Simulation final : public ClusterDriver {
   bool own_store_file_ = false;  // a temporary file for crashes, removed at the end
   std::unique_ptr<SqliteStore> store_;
   std::shared_ptr<RecordingSink> notifications_;
-  std::unique_ptr<FanoutNotifier> notifier_;
+  std::shared_ptr<FanoutNotifier> fanout_;
+  std::unique_ptr<Notifier> background_;  // over fanout_, when notify_in_background
+  Notifier* notifier_ = nullptr;          // the one the controller uses
   ManualClock clock_;
   std::unique_ptr<Controller> controller_;
   TimeMs start_ = 0;  // 0, or on a kept store the latest stored time: the run goes on there

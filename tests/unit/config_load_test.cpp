@@ -136,7 +136,12 @@ TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of("cluster_name: a\n\npolicy:\n  diag_timeout: abc\n"),
             f + ":4: policy.diag_timeout: expected a number of seconds, got 'abc'");
   EXPECT_EQ(error_of("policy:\n  reboot_timeout: -5\n"),
-            f + ":2: policy.reboot_timeout: must not be negative, got -5");
+            f + ":2: policy.reboot_timeout: must be > 0, got -5");
+  // The same rule as a scenario's: a zero timeout would make every wait end at once.
+  EXPECT_EQ(error_of("policy:\n  diag_timeout: 0\n"),
+            f + ":2: policy.diag_timeout: must be > 0, got 0");
+  EXPECT_EQ(error_of("policy:\n  app_exit_codes: [2, 300]\n"),
+            f + ":2: policy.app_exit_codes: exit codes are 0..255, got 300");
   EXPECT_EQ(error_of("policy:\n  max_retries: -1\n"),
             f + ":2: policy.max_retries: must be at least 0, got -1");
   EXPECT_EQ(error_of("policy:\n  max_retries: 1.5\n"),

@@ -325,7 +325,7 @@ const ErrorCase kErrorCases[] = {
     {"DuplicateKey", "cluster: {nodes: 2}\nseed: 1\nseed: 2\n", "t.yaml:3: seed",
      "duplicate key (first on line 2)"},
     {"DiagLevelOutOfRange", "policy:\n  diag_level: 5\ncluster: {nodes: 1}\n",
-     "t.yaml:2: policy.diag_level", "between 1 and 4"},
+     "t.yaml:2: policy.diag_level", "must be in 1..4"},
     {"PolicyUnknownKey", "policy: {retries: 2}\ncluster: {nodes: 1}\n", "t.yaml:1: policy.retries",
      "unknown key"},
     {"AppExitCodesNotAList", "policy: {app_exit_codes: 3}\ncluster: {nodes: 1}\n",
