@@ -28,6 +28,27 @@ constexpr std::string_view kPolicyFields[] = {
 
 }  // namespace
 
+std::string_view to_string(RecoveryCause c) {
+  switch (c) {
+    case RecoveryCause::None:
+      return "";
+    case RecoveryCause::TaskFailed:
+      return "task_failed";
+    case RecoveryCause::NodeLost:
+      return "node_lost";
+    case RecoveryCause::NodeCrashed:
+      return "node_crashed";
+  }
+  return "";
+}
+
+std::optional<RecoveryCause> parse_recovery_cause(std::string_view s) {
+  for (auto c : {RecoveryCause::None, RecoveryCause::TaskFailed, RecoveryCause::NodeLost,
+                 RecoveryCause::NodeCrashed})
+    if (to_string(c) == s) return c;
+  return std::nullopt;
+}
+
 std::optional<std::string> policy_problem(std::string_view field, const Policy& p) {
   if (field == "max_retries" && p.max_retries < 0)
     return "must be at least 0, got " + std::to_string(p.max_retries);

@@ -24,6 +24,17 @@ struct TaskDefinition {
 };
 
 // Seed 000's ecs_job table.
+// What began a job's recovery. A node-side cause whose node then passes its diagnostic restarts
+// the job (it died of the node's absence, not of its code). Stored by name (`recovery_cause`).
+enum class RecoveryCause {
+  None,         // "" : no recovery in progress
+  TaskFailed,   // "task_failed": a task exited or was killed on its own, or did not start
+  NodeLost,     // "node_lost": its node lost its heartbeat under a running task
+  NodeCrashed,  // "node_crashed": its node rebooted by itself (a new boot id) under a task
+};
+std::string_view to_string(RecoveryCause c);
+std::optional<RecoveryCause> parse_recovery_cause(std::string_view s);
+
 struct Job {
   std::string id;                                   // job_id
   std::string cluster_name;                         // cluster_name
@@ -35,9 +46,9 @@ struct Job {
   int retry = 0;                                // retry: recoveries used so far, from 0
   JobStatus status = JobStatus::InProgress;     // job_status
   TaskDefinition task_definition;
-  std::string reason;              // why it is in its status
-  TimeMs recovery_started_at = 0;  // when the running recovery began (0: none)
-  std::string recovery_cause;      // what began it: "task_failed", "node_lost" or "node_crashed"
+  std::string reason;                                  // why it is in its status
+  TimeMs recovery_started_at = 0;                      // when the running recovery began (0: none)
+  RecoveryCause recovery_cause = RecoveryCause::None;  // what began the recovery in progress
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
   std::int64_t version = 0;  // 0: not stored yet

@@ -113,8 +113,8 @@ bool change(Decision& d, const char* entity, const std::string& id, Status& curr
 }
 }  // namespace
 
-bool DecisionBuilder::set_status(const std::string& job_id, JobStatus to,
-                                 const std::string& reason) {
+bool DecisionBuilder::set_job_status(const std::string& job_id, JobStatus to,
+                                     const std::string& reason) {
   const Job* j = job(job_id);
   if (!j) return false;
   if (j->status == to) return true;

@@ -38,7 +38,7 @@ class DecisionBuilder {
   Task& create_task(Task task);
   Node& create_node(Node node);
 
-  bool set_status(const std::string& job_id, JobStatus to, const std::string& reason);
+  bool set_job_status(const std::string& job_id, JobStatus to, const std::string& reason);
   bool set_task_status(const std::string& task_id, TaskStatus to, const std::string& reason);
   bool set_node_status(const std::string& node, NodeStatus to, const std::string& reason);
 

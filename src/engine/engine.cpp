@@ -108,12 +108,12 @@ class Rules {
     if (job.status != JobStatus::Restarting) return;
     for (const Task* other : b_.tasks_of(job))
       if (!other->started) return;
-    b_.set_status(job.id, JobStatus::InProgress,
-                  "all " + std::to_string(job.num_nodes) + " tasks running again (attempt " +
-                      std::to_string(job.retry) + ")");
+    b_.set_job_status(job.id, JobStatus::InProgress,
+                      "all " + std::to_string(job.num_nodes) + " tasks running again (attempt " +
+                          std::to_string(job.retry) + ")");
     Job& running = b_.edit_job(job.id);
     running.recovery_started_at = 0;
-    running.recovery_cause.clear();
+    running.recovery_cause = RecoveryCause::None;
   }
 
   void operator()(const TaskExited& e) {
@@ -229,7 +229,7 @@ class Rules {
       const std::string what = "node " + e.node + " lost while running task " + t->id;
       rules::stop_task(c_, t->id, what);  // the process may live on behind a partition
       node.needs_diagnostic = true;
-      rules::begin_recovery(c_, job->id, e.node, what, "node_lost");
+      rules::begin_recovery(c_, job->id, e.node, what, RecoveryCause::NodeLost);
       return;
     }
   }
@@ -436,7 +436,7 @@ class Rules {
       const std::string what =
           "node " + n.name + " rebooted unexpectedly (new boot id) under task " + t->id;
       b_.set_task_status(t->id, TaskStatus::Terminated, what);
-      return rules::begin_recovery(c_, job->id, n.name, what, "node_crashed");
+      return rules::begin_recovery(c_, job->id, n.name, what, RecoveryCause::NodeCrashed);
     }
     b_.ignore(n.name + " rebooted with no task running on it");
   }

@@ -170,14 +170,14 @@ void start_diagnostic(Context c, const std::string& node_name, const std::string
 }
 
 void begin_recovery(Context c, const std::string& job_id, const std::string& failed_node,
-                    const std::string& reason, std::string_view cause) {
+                    const std::string& reason, RecoveryCause cause) {
   const Job* job = c.b.job(job_id);
   if (job->status == JobStatus::InProgress || job->status == JobStatus::Restarting) {
-    c.b.set_status(job_id, JobStatus::PendingHealthcheck, reason);
+    c.b.set_job_status(job_id, JobStatus::PendingHealthcheck, reason);
     Job& e = c.b.edit_job(job_id);
     if (e.recovery_started_at == 0) e.recovery_started_at = c.b.now();
     e.recovery_cause = cause;
-  } else if (job->status == JobStatus::PendingHealthcheck && cause == "task_failed") {
+  } else if (job->status == JobStatus::PendingHealthcheck && cause == RecoveryCause::TaskFailed) {
     c.b.edit_job(job_id).recovery_cause = cause;  // a task failing on its own outweighs a lost node
   } else if (job->status != JobStatus::PendingHealthcheck) {
     return;
@@ -229,10 +229,10 @@ void release_node(Context c, const std::string& node_name, const std::string& jo
 
 void end_job(Context c, const std::string& job_id, JobStatus final_status,
              const std::string& reason) {
-  if (!c.b.set_status(job_id, final_status, reason)) return;
+  if (!c.b.set_job_status(job_id, final_status, reason)) return;
   Job& ended = c.b.edit_job(job_id);
   ended.recovery_started_at = 0;
-  ended.recovery_cause.clear();
+  ended.recovery_cause = RecoveryCause::None;
   stop_running_tasks(c, job_id, reason);
   const Job& job = *c.b.job(job_id);
   for (const auto& n : unique_nodes(job))
@@ -273,12 +273,13 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
     (n->last_verdict == Verdict::Pass ? passed : faulty).push_back(name);
   }
   const bool retry_left = job.retry < c.policy.max_retries;
-  const bool node_cause = job.recovery_cause == "node_lost" || job.recovery_cause == "node_crashed";
+  const bool node_cause = job.recovery_cause == RecoveryCause::NodeLost ||
+                          job.recovery_cause == RecoveryCause::NodeCrashed;
   if (faulty.empty() && node_cause && retry_left) {
     // The node came back healthy: the job died of the node's absence or crash, not of its code.
-    c.b.set_status(
-        job_id, JobStatus::PendingRestart,
-        "diagnostic passed on " + join(passed) + " after " + job.recovery_cause + ": restarting");
+    c.b.set_job_status(job_id, JobStatus::PendingRestart,
+                       "diagnostic passed on " + join(passed) + " after " +
+                           std::string(to_string(job.recovery_cause)) + ": restarting");
     for (const auto& name : passed)
       c.b.set_node_status(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
     try_restart(c, job_id);
@@ -286,14 +287,14 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
   }
   if (faulty.empty()) {
     fail_job(c, job_id,
-             node_cause ? "diagnostic passed on " + join(passed) + " after " + job.recovery_cause +
-                              ", and no retry left"
+             node_cause ? "diagnostic passed on " + join(passed) + " after " +
+                              std::string(to_string(job.recovery_cause)) + ", and no retry left"
                         : "diagnostic passed on " + join(passed) + ": the application failed");
     return;
   }
   if (retry_left) {
-    c.b.set_status(job_id, JobStatus::PendingRestart,
-                   "GPU fault on " + join(faulty) + ": rebooting");
+    c.b.set_job_status(job_id, JobStatus::PendingRestart,
+                       "GPU fault on " + join(faulty) + ": rebooting");
     for (const auto& name : faulty) {
       const Node& n = *c.b.node(name);
       c.b.set_node_status(name, NodeStatus::Rebooting,
@@ -328,8 +329,8 @@ void try_restart(Context c, const std::string& job_id) {
                        (n->status == NodeStatus::Assigned || n->status == NodeStatus::Available);
     if (!ready) return;
   }
-  c.b.set_status(job_id, JobStatus::Restarting,
-                 "nodes back: restarting as attempt " + std::to_string(job.retry + 1));
+  c.b.set_job_status(job_id, JobStatus::Restarting,
+                     "nodes back: restarting as attempt " + std::to_string(job.retry + 1));
   c.b.edit_job(job_id).retry = job.retry + 1;
   launch_attempt(c, job_id);
 }

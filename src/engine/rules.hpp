@@ -11,7 +11,7 @@ struct Context {
 
 void launch_attempt(Context c, const std::string& job_id);
 void begin_recovery(Context c, const std::string& job_id, const std::string& failed_node,
-                    const std::string& reason, std::string_view cause = "task_failed");
+                    const std::string& reason, RecoveryCause cause = RecoveryCause::TaskFailed);
 void start_diagnostic(Context c, const std::string& node, const std::string& reason);
 void conclude_diagnosis(Context c, const std::string& job_id);
 void conclude_node_alone(Context c, const std::string& node);

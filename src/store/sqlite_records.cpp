@@ -215,7 +215,7 @@ Job read_job(const SQLite::Statement& s) {
   j.task_definition = parse_task_definition(r.text());
   j.reason = r.text();
   j.recovery_started_at = r.i64();
-  j.recovery_cause = r.text();
+  j.recovery_cause = parsed(parse_recovery_cause, r.text(), "recovery cause");
   j.created_at = r.i64();
   j.updated_at = r.i64();
   j.version = r.i64();

@@ -325,7 +325,7 @@ void SqliteStore::write(const Job& j, std::int64_t read_version, std::int64_t ch
       j.job_timestamp, j.num_nodes, json_list(j.assigned_nodes),
       json_list(j.submitted_instance_ids), json_list(j.submitted_task_ids), j.retry,
       to_string(j.status), task_definition_json(j.task_definition), j.reason, j.recovery_started_at,
-      j.recovery_cause, j.created_at, j.updated_at);
+      std::string(to_string(j.recovery_cause)), j.created_at, j.updated_at);
 }
 
 void SqliteStore::write(const Task& t, std::int64_t read_version, std::int64_t changes) {

@@ -45,7 +45,7 @@ TEST(EngineDefects, IllegalTransitionRefusesTheWholeDecision) {
   s.put(j);
   const Event e{"k1", 5, NodeLost{"node-1"}};
   DecisionBuilder b(s, e);
-  b.set_status("j", J::PendingHealthcheck, "legal");
+  b.set_job_status("j", J::PendingHealthcheck, "legal");
   b.add_action(ActionKind::Reboot, "node-1");
   EXPECT_FALSE(b.set_node_status("node-1", N::Rebooting, "AVAILABLE -> REBOOTING is illegal"));
   const Decision d = b.finish();
@@ -65,7 +65,7 @@ TEST(EngineDefects, UnexpectedRebootFailsTaskAndDiagnosesNode) {
   EXPECT_EQ(h.task("j", 1).status, T::Terminated);
   EXPECT_EQ(h.task("j", 0).status, T::Terminated);  // its peer is stopped
   EXPECT_EQ(h.job_status("j"), J::PendingHealthcheck);
-  EXPECT_EQ(h.job("j").recovery_cause, "node_crashed");
+  EXPECT_EQ(h.job("j").recovery_cause, RecoveryCause::NodeCrashed);
   EXPECT_EQ(h.node_status("node-2"), N::Pending);
   EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 1u);
   // Healthy after the crash: the job died of the crash, not of its code: restarted, no reboot.

@@ -55,7 +55,7 @@ inline Job full_job(const std::string& id) {
   j.task_definition.runtime_seconds = 12.625;
   j.reason = "task exited with 137";
   j.recovery_started_at = 1'700'000'000'999;
-  j.recovery_cause = "node_lost";
+  j.recovery_cause = RecoveryCause::NodeLost;
   j.created_at = 1000;
   j.updated_at = 2000;
   return j;
