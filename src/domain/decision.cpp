@@ -3,11 +3,12 @@
 #include <array>
 #include <utility>
 
+#include "common/enum_names.hpp"
 #include "domain/events.hpp"
 
 namespace shepherd {
 namespace {
-constexpr std::array<std::pair<ActionKind, std::string_view>, 5> kActionNames{{
+constexpr EnumNames<ActionKind, 5> kActionNames{{
     {ActionKind::StartTask, "start_task"},
     {ActionKind::StopTask, "stop_task"},
     {ActionKind::RunDiagnostic, "run_diagnostic"},
@@ -22,15 +23,11 @@ nlohmann::json payload_json(const Action& action) {
 }
 
 std::string_view to_string(ActionKind k) {
-  for (const auto& [v, n] : kActionNames)
-    if (v == k) return n;
-  return "?";
+  return name_of(kActionNames, k);
 }
 
 std::optional<ActionKind> parse_action_kind(std::string_view s) {
-  for (const auto& [v, n] : kActionNames)
-    if (n == s) return v;
-  return std::nullopt;
+  return value_of(kActionNames, s);
 }
 
 std::string_view event_kind(const EventBody& body) {

@@ -3,10 +3,30 @@
 #include <cctype>
 
 #include "common/clock.hpp"
+#include "common/enum_names.hpp"
 
 namespace shepherd {
 
 namespace {
+
+constexpr EnumNames<Verdict, 4> kVerdictNames{{
+    {Verdict::None, "none"},
+    {Verdict::Pass, "pass"},
+    {Verdict::Fail, "fail"},
+    {Verdict::Inconclusive, "inconclusive"},
+}};
+
+constexpr EnumNames<OtherExitCodes, 2> kOtherExitCodeNames{{
+    {OtherExitCodes::Diagnose, "diagnose"},
+    {OtherExitCodes::Ignore, "ignore"},
+}};
+
+constexpr EnumNames<RecoveryCause, 4> kRecoveryCauseNames{{
+    {RecoveryCause::None, ""},
+    {RecoveryCause::TaskFailed, "task_failed"},
+    {RecoveryCause::NodeLost, "node_lost"},
+    {RecoveryCause::NodeCrashed, "node_crashed"},
+}};
 
 std::string number_text(double v) {
   std::string s = std::to_string(v);
@@ -29,24 +49,11 @@ constexpr std::string_view kPolicyFields[] = {
 }  // namespace
 
 std::string_view to_string(RecoveryCause c) {
-  switch (c) {
-    case RecoveryCause::None:
-      return "";
-    case RecoveryCause::TaskFailed:
-      return "task_failed";
-    case RecoveryCause::NodeLost:
-      return "node_lost";
-    case RecoveryCause::NodeCrashed:
-      return "node_crashed";
-  }
-  return "";
+  return name_of(kRecoveryCauseNames, c);
 }
 
 std::optional<RecoveryCause> parse_recovery_cause(std::string_view s) {
-  for (auto c : {RecoveryCause::None, RecoveryCause::TaskFailed, RecoveryCause::NodeLost,
-                 RecoveryCause::NodeCrashed})
-    if (to_string(c) == s) return c;
-  return std::nullopt;
+  return value_of(kRecoveryCauseNames, s);
 }
 
 std::optional<std::string> policy_problem(std::string_view field, const Policy& p) {
@@ -79,33 +86,19 @@ bool valid_id(std::string_view id) {
 }
 
 std::string_view to_string(Verdict v) {
-  switch (v) {
-    case Verdict::None:
-      return "none";
-    case Verdict::Pass:
-      return "pass";
-    case Verdict::Fail:
-      return "fail";
-    case Verdict::Inconclusive:
-      return "inconclusive";
-  }
-  return "?";
+  return name_of(kVerdictNames, v);
 }
 
 std::optional<Verdict> parse_verdict(std::string_view s) {
-  for (Verdict v : {Verdict::None, Verdict::Pass, Verdict::Fail, Verdict::Inconclusive})
-    if (to_string(v) == s) return v;
-  return std::nullopt;
+  return value_of(kVerdictNames, s);
 }
 
 std::string_view to_string(OtherExitCodes v) {
-  return v == OtherExitCodes::Ignore ? "ignore" : "diagnose";
+  return name_of(kOtherExitCodeNames, v);
 }
 
 std::optional<OtherExitCodes> parse_other_exit_codes(std::string_view s) {
-  for (OtherExitCodes v : {OtherExitCodes::Diagnose, OtherExitCodes::Ignore})
-    if (to_string(v) == s) return v;
-  return std::nullopt;
+  return value_of(kOtherExitCodeNames, s);
 }
 
 }  // namespace shepherd

@@ -3,13 +3,12 @@
 #include <array>
 #include <utility>
 
+#include "common/enum_names.hpp"
+
 namespace shepherd {
 namespace {
 
-template <typename E, std::size_t N>
-using Names = std::array<std::pair<E, std::string_view>, N>;
-
-constexpr Names<JobStatus, 7> kJobNames{{
+constexpr EnumNames<JobStatus, 7> kJobNames{{
     {JobStatus::InProgress, "IN_PROGRESS"},
     {JobStatus::PendingHealthcheck, "PENDING_HEALTHCHECK"},
     {JobStatus::PendingRestart, "PENDING_RESTART"},
@@ -19,13 +18,13 @@ constexpr Names<JobStatus, 7> kJobNames{{
     {JobStatus::UserStopped, "USER_STOPPED"},
 }};
 
-constexpr Names<TaskStatus, 3> kTaskNames{{
+constexpr EnumNames<TaskStatus, 3> kTaskNames{{
     {TaskStatus::InProgress, "IN_PROGRESS"},
     {TaskStatus::Complete, "COMPLETE"},
     {TaskStatus::Terminated, "TERMINATED"},
 }};
 
-constexpr Names<NodeStatus, 8> kNodeNames{{
+constexpr EnumNames<NodeStatus, 8> kNodeNames{{
     {NodeStatus::Available, "AVAILABLE"},
     {NodeStatus::Unknown, "UNKNOWN"},
     {NodeStatus::Assigned, "ASSIGNED"},
@@ -35,20 +34,6 @@ constexpr Names<NodeStatus, 8> kNodeNames{{
     {NodeStatus::Rebooting, "REBOOTING"},
     {NodeStatus::Failed, "FAILED"},
 }};
-
-template <typename E, std::size_t N>
-std::string_view name_of(const Names<E, N>& names, E value) {
-  for (const auto& [v, n] : names)
-    if (v == value) return n;
-  return "?";
-}
-
-template <typename E, std::size_t N>
-std::optional<E> parse(const Names<E, N>& names, std::string_view text) {
-  for (const auto& [v, n] : names)
-    if (n == text) return v;
-  return std::nullopt;
-}
 
 using J = JobStatus;
 // Job: seed 002's graph, plus the exits every wait needs (FAILED on a timeout, USER_STOPPED from
@@ -130,13 +115,13 @@ std::string_view to_string(NodeStatus s) {
 }
 
 std::optional<JobStatus> parse_job_status(std::string_view s) {
-  return parse(kJobNames, s);
+  return value_of(kJobNames, s);
 }
 std::optional<TaskStatus> parse_task_status(std::string_view s) {
-  return parse(kTaskNames, s);
+  return value_of(kTaskNames, s);
 }
 std::optional<NodeStatus> parse_node_status(std::string_view s) {
-  return parse(kNodeNames, s);
+  return value_of(kNodeNames, s);
 }
 
 bool transition_allowed(JobStatus from, JobStatus to) {

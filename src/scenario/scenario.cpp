@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/enum_names.hpp"
 #include "common/yaml_checks.hpp"
 #include "scenario/yaml_reader.hpp"
 
@@ -25,7 +26,7 @@ using yaml_reader::Field;
 using yaml_reader::Map;
 using yaml_reader::Reader;
 
-constexpr std::array<std::pair<Kind, std::string_view>, 9> kKindWords{{
+constexpr EnumNames<Kind, 9> kKindWords{{
     {Kind::GpuFault, "gpu"},
     {Kind::GpuPersistentFault, "gpu_persistent"},
     {Kind::AppFault, "app"},
@@ -320,15 +321,11 @@ std::string error_text(const std::string& file, int line, const std::string& pat
 }  // namespace
 
 std::string_view to_string(ScenarioEvent::Kind kind) {
-  for (const auto& [k, w] : kKindWords)
-    if (k == kind) return w;
-  return "?";
+  return name_of(kKindWords, kind);
 }
 
 std::optional<ScenarioEvent::Kind> parse_event_kind(std::string_view word) {
-  for (const auto& [k, w] : kKindWords)
-    if (w == word) return k;
-  return std::nullopt;
+  return value_of(kKindWords, word);
 }
 
 ScenarioError::ScenarioError(std::string file, int line, std::string path,
