@@ -42,8 +42,12 @@ HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
     const std::string message = res.status == 404   ? "no such route: " + req.path
                                 : res.status == 413 ? "the request body is too large"
                                 : res.status == 414 ? "the request URI is too long"
-                                                    : "the request was refused";
-    reply(res, res.status, api::error_json(Rejection{code, "path", message}));
+                                : res.status == 400
+                                    ? "the request could not be read (a POST needs a body, or "
+                                      "Content-Length: 0)"
+                                    : "the request was refused";
+    const std::string field = res.status == 400 || res.status == 413 ? "body" : "path";
+    reply(res, res.status, api::error_json(Rejection{code, field, message}));
   });
   http_->set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -147,8 +151,11 @@ void HttpApi::routes() {
             {"invalid", "nodes", "nodes is required (a list of names or a count)"});
       if (body.at("nodes").is_number())
         submitted.node_count = static_cast<int>(*body.integer("nodes", 1, kMaxJobNodes, true));
-      else
+      else if (body.at("nodes").is_array())
         submitted.nodes = *body.texts("nodes");
+      else
+        throw api::BadRequest(
+            {"invalid", "nodes", "nodes must be a list of node names or a count of free nodes"});
     } catch (const api::BadRequest& e) {
       return reject(res, e.rejection);
     }

@@ -17,8 +17,9 @@ struct HttpApiOptions {
   int read_timeout_seconds = 5;          // a client that sends slower is cut off
 };
 
-// The HTTP API of every Shepherd server: reads go to the store (through `reader`, its own
-// connection, so a slow listing never holds up the loop); commands (submit, stop, a dead letter's
+// The HTTP API of every Shepherd server: reads go to the store through `reader` (give it a
+// connection of its own, so a slow listing never holds up the loop; `shepherd dev` in memory shares
+// the loop's, which serialises them); commands (submit, stop, a dead letter's
 // retry) run on the controller's loop through Controller::call. It links no simulator: `shepherd
 // dev` adds its fault route through server().
 class HttpApi {

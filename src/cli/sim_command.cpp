@@ -16,6 +16,7 @@ struct SimArgs {
   std::optional<double> until;
   std::optional<std::uint64_t> seed;
   bool chaos = false;
+  bool invariants = false;
 };
 
 struct SweepArgs {
@@ -54,6 +55,8 @@ void add_sim_commands(CLI::App& app, int& code) {
   run->add_flag("--chaos", args->chaos,
                 "Duplicate, delay and drop reports, delay actions and crash the controller "
                 "(unless the scenario has a chaos block)");
+  run->add_flag("--invariants", args->invariants,
+                "Check the sweep's invariants after every step; exit 1 and print any broken");
   run->callback([args, &code] {
     auto scenario = load(args->file);
     if (!scenario) {
@@ -64,6 +67,7 @@ void add_sim_commands(CLI::App& app, int& code) {
     *scenario = sweep_variant(*scenario, args->seed.value_or(scenario->seed), args->chaos);
     SimOptions options;
     options.store_path = args->store;
+    options.check_invariants = args->invariants;
     Simulation sim(*scenario, options);
     sim.run();
     if (args->json) {
@@ -76,6 +80,10 @@ void add_sim_commands(CLI::App& app, int& code) {
         std::cout << id << " " << job["status"].get<std::string>() << " (retry " << job["retry"]
                   << ")  ";
       std::cout << "\nstats: " << r["stats"].dump() << "\n";
+    }
+    if (args->invariants) {
+      for (const auto& v : sim.violations()) std::cerr << "invariant broken: " << v << "\n";
+      if (!sim.violations().empty()) code = 1;
     }
   });
 
@@ -131,7 +139,7 @@ void add_sim_commands(CLI::App& app, int& code) {
         for (std::size_t i = 0; i < f.problems.size() && i < 5; ++i)
           std::cout << "    " << f.problems[i] << "\n";
         std::cout << "    replay: shepherd sim run " << file << " --seed " << f.seed
-                  << (sweep_args->chaos ? " --chaos" : "") << "\n";
+                  << (sweep_args->chaos ? " --chaos" : "") << " --invariants\n";
       }
       failed_seeds += static_cast<int>(failures.size());
     }

@@ -1,5 +1,6 @@
 #include "controller/controller.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace shepherd {
@@ -27,19 +28,34 @@ Controller::Controller(Store& store, ClusterDriver& driver, Notifier& notifier, 
 
 void Controller::start() {
   runtime_.start();
-  incarnation_ = store_.begin_incarnation(clock_.now());
+  const std::int64_t number = store_.begin_incarnation(clock_.now());
+  {
+    std::lock_guard lock(mu_);
+    incarnation_ = number;
+  }
+  // Every node the store knows is silent until it connects or sends a heartbeat: one whose agent
+  // died while no controller ran is lost `heartbeat_timeout` after this start.
+  for (const auto& [name, node] : runtime_.state().nodes())
+    if (node.status != NodeStatus::Failed && node.status != NodeStatus::Unknown &&
+        node.status != NodeStatus::Rebooting)
+      heartbeats_.disconnected(name, clock_.now());
   spdlog::debug("controller start number {}: {} actions owed", incarnation_,
                 runtime_.undelivered());
 }
 
 std::string Controller::make_key(std::string_view what) {
   std::lock_guard lock(mu_);
-  std::string key = "c" + std::to_string(incarnation_) + "." + std::to_string(++key_seq_);
+  // Before start() there is no start number, and a key without one could repeat an old one.
+  if (incarnation_ == 0) throw std::logic_error("Controller: a key was made before start()");
+  std::string key = fmt::format("c{}.{}", incarnation_, ++key_seq_);
   if (!what.empty()) key.append(":").append(what);
   return key;
 }
 
+// Stamped on arrival with the controller's clock: the engine decides on its own time, and no
+// source's clock (a node's, a replay's) can date a key into the future.
 void Controller::post(Event event) {
+  event.at = clock_.now();
   {
     std::lock_guard lock(mu_);
     posted_.push_back(std::move(event));

@@ -23,7 +23,7 @@ class ControllerBusy : public std::runtime_error {
 };
 
 struct ControllerOptions {
-  std::size_t batch_limit = 4096;  // events committed per transaction at most
+  std::size_t batch_limit = 4096;  // actions handed over per dispatch() at most
   // How long call() waits for the loop to take and run a command.
   std::chrono::milliseconds command_timeout{10'000};
   // Runs on the loop after each batch is committed (the simulator places jobs waiting for nodes).

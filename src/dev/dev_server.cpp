@@ -70,7 +70,12 @@ Scenario DevServer::dev_scenario() const {
 }
 
 void DevServer::run(double seconds_to_run) {
-  std::thread http([this] { api_->listen(); });
+  std::jthread http([this] { api_->listen(); });
+  // Whatever ends the loop (stop(), the duration, a store error), the HTTP side stops with it.
+  struct StopHttp {
+    HttpApi& api;
+    ~StopHttp() { api.stop(); }
+  } stop_http{*api_};
   print_("shepherd dev: " + std::to_string(options_.nodes) + " simulated nodes, speed x" +
          std::to_string(static_cast<int>(options_.speed)) + ", API on http://" + options_.host +
          ":" + std::to_string(port_) + "/api/jobs (no authentication: loopback only)");
@@ -84,9 +89,7 @@ void DevServer::run(double seconds_to_run) {
     sim_->controller().wait_for_work(std::chrono::milliseconds(50));
   }
   sim_->controller().stop();
-  sim_->run_until(sim_->now());  // commands already taken get their answer
-  api_->stop();
-  http.join();
+  sim_->controller().settle();  // commands already queued get their answer
 }
 
 // Breaks a simulated node now: {"fault": gpu|gpu_persistent|app|exit_code|reboot_hang|diag_hang|

@@ -35,7 +35,10 @@ struct DeliveryResult {
 };
 
 // Called exactly once per hand-over, from any thread, possibly before execute() or notify() has
-// returned. Calling it after the runtime is gone is harmless.
+// returned. Calling it after the runtime is gone is harmless. For a node's action, done() means the
+// node accepted it (a diagnostic started, a reboot began), not that it finished: its outcome comes
+// back as an event (DiagnosticFinished, NodeRegistered). A node's action not answered within
+// kDeliveryTimeout is handed over again; a notifier must answer every hand-over itself.
 using DeliveryCallback = std::function<void(DeliveryResult)>;
 
 // The cluster side: real node agents, or the simulator. execute() hands the action over and

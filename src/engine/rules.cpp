@@ -183,11 +183,12 @@ void begin_recovery(Context c, const std::string& job_id, const std::string& fai
     return;
   }
   stop_running_tasks(c, job_id, "stopped: " + reason);
-  // A lost node whose part was done had no deadline while the job ran on; a restart needs it back.
+  // A lost node whose part was done owed the running job nothing; a restart needs it back, within
+  // the reboot timeout from now on (not from its loss: the recovery may begin long after).
   for (const auto& name : unique_nodes(*c.b.job(job_id))) {
     const Node* held = c.b.node(name);
     if (!held || name == failed_node || held->job_id != job_id) continue;
-    if (held->status != NodeStatus::Unknown || held->deadline_at != 0) continue;
+    if (held->status != NodeStatus::Unknown) continue;
     Node& e = c.b.edit_node(name);
     e.operation_id = c.b.event_key() + "/return:" + name;
     e.deadline_at = c.b.now() + seconds(c.policy.reboot_timeout);
@@ -219,9 +220,7 @@ void release_node(Context c, const std::string& node_name, const std::string& jo
       if (diagnosis_done) conclude_node_alone(c, node_name);
       break;  // a diagnostic in flight concludes for the node alone
     case NodeStatus::Unknown:
-      e.deadline_at = 0;  // nobody waits for it any more
-      e.operation_id.clear();
-      break;
+      break;  // it keeps its deadline: no job waits for it, but past it a person is told
     default:
       break;  // REBOOTING returns to AVAILABLE by itself; FAILED stays
   }
@@ -325,9 +324,13 @@ void try_restart(Context c, const std::string& job_id) {
   if (job.status != JobStatus::PendingRestart) return;
   for (const auto& name : unique_nodes(job)) {
     const Node* n = c.b.node(name);
-    const bool ready = n && n->job_id == job_id &&
-                       (n->status == NodeStatus::Assigned || n->status == NodeStatus::Available);
-    if (!ready) return;
+    // A node the job no longer holds (FAILED alone after its part was done) never comes back to
+    // it: the job cannot restart, and waiting would be a wait without a deadline.
+    if (!n || n->job_id != job_id)
+      return fail_job(c, job_id,
+                      "node " + name + " is no longer held by the job (" +
+                          (n ? std::string(to_string(n->status)) : "gone") + "): cannot restart");
+    if (n->status != NodeStatus::Assigned && n->status != NodeStatus::Available) return;
   }
   c.b.set_job_status(job_id, JobStatus::Restarting,
                      "nodes back: restarting as attempt " + std::to_string(job.retry + 1));

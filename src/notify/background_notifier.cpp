@@ -15,6 +15,12 @@ BackgroundNotifier::~BackgroundNotifier() {
 void BackgroundNotifier::notify(const Action& action, DeliveryCallback done) {
   {
     std::lock_guard lock(mu_);
+    // Handed over again while still queued (a retry after a restart): one send, the newest answer.
+    for (auto& queued : queue_)
+      if (queued.first.id == action.id) {
+        queued.second = std::move(done);
+        return;
+      }
     queue_.emplace_back(action, std::move(done));
   }
   ready_.notify_one();
@@ -31,6 +37,7 @@ void BackgroundNotifier::work(std::stop_token stop) {
     {
       std::unique_lock lock(mu_);
       if (!ready_.wait(lock, stop, [this] { return !queue_.empty(); })) return;
+      if (stop.stop_requested()) return;  // what is queued stays owed in the outbox
       next = std::move(queue_.front());
       queue_.pop_front();
     }

@@ -26,14 +26,18 @@ void Runtime::start() {
   reload();
 }
 
+// Both reads first, then memory: a load that fails leaves the runtime marked stale (it refuses to
+// decide or dispatch on the state that ran ahead of the store) until a reload succeeds.
 void Runtime::reload() {
-  cache_ = Snapshot{};
-  store_.load(cache_);
+  stale_ = true;
+  Snapshot fresh;
+  store_.load(fresh);
+  auto pending = store_.pending_actions(std::numeric_limits<TimeMs>::max(),
+                                        std::numeric_limits<std::size_t>::max());
+  cache_ = std::move(fresh);
   timers_ = {};
   for (const auto& [name, node] : cache_.nodes())
     if (node.deadline_at > 0) timers_.push({node.deadline_at, name, node.operation_id});
-  auto pending = store_.pending_actions(std::numeric_limits<TimeMs>::max(),
-                                        std::numeric_limits<std::size_t>::max());
   std::unordered_set<std::string> acknowledged(acks_.begin(), acks_.end());
   // Hand-overs in flight are forgotten: their late results find no ticket and are ignored, and the
   // actions are handed over again (their ids make that harmless).
@@ -41,6 +45,11 @@ void Runtime::reload() {
   in_flight_ = 0;
   for (auto& p : pending)
     if (!acknowledged.count(p.action.id)) owe(std::move(p));
+  stale_ = false;
+}
+
+void Runtime::ensure_current() {
+  if (stale_) reload();
 }
 
 void Runtime::owe(PendingAction pending) {
@@ -131,6 +140,7 @@ void Runtime::apply_to_cache(const Decision& d) {
 }
 
 std::vector<Outcome> Runtime::flush() {
+  ensure_current();  // throws while the store is still down: the events stay queued
   std::vector<Event> events;
   events.swap(queue_);
   std::vector<std::string> keys;
@@ -138,14 +148,27 @@ std::vector<Outcome> Runtime::flush() {
   for (const auto& e : events) keys.push_back(e.key);
   std::vector<Outcome> outcomes;
   std::vector<Commit> batch;
-  for (int attempt = 1;; ++attempt) {
-    outcomes.clear();
-    batch.clear();
-    outcomes.reserve(events.size());
-    std::unordered_set<std::string> seen = store_.known_events(keys);
-    for (const auto& e : events) outcomes.push_back(decide_into(e, batch, seen));
-    if (batch.empty() && acks_.empty()) return outcomes;
+  // Not recorded: the events go back to the front of the queue (their keys make deciding them
+  // again harmless; the heartbeat tracker and the outbox would not send them again), and the
+  // cache, which ran ahead of the store, is reloaded (or marked stale when that fails too).
+  auto give_back = [&] {
+    queue_.insert(queue_.begin(), std::make_move_iterator(events.begin()),
+                  std::make_move_iterator(events.end()));
     try {
+      reload();
+    } catch (const std::exception& e) {
+      spdlog::error("reload after a failed commit failed too (tried again before the next one): {}",
+                    e.what());
+    }
+  };
+  for (int attempt = 1;; ++attempt) {
+    try {
+      outcomes.clear();
+      batch.clear();
+      outcomes.reserve(events.size());
+      std::unordered_set<std::string> seen = store_.known_events(keys);
+      for (const auto& e : events) outcomes.push_back(decide_into(e, batch, seen));
+      if (batch.empty() && acks_.empty()) return outcomes;
       if (hooks_.crash_point) hooks_.crash_point(CrashPoint::BeforeCommit);
       store_.commit(batch, acks_);
       break;
@@ -153,13 +176,16 @@ std::vector<Outcome> Runtime::flush() {
       // Another writer changed what we decided on: drop our cache and decide again on fresh
       // state. A writer that keeps losing is no longer the only one: give up, loudly.
       ++counters_.conflicts;
+      if (attempt == kMaxConflictRetries + 1) {
+        give_back();
+        throw;
+      }
       reload();
-      if (attempt == kMaxConflictRetries + 1) throw;
       spdlog::warn("store conflict, reloading and deciding {} events again: {}", events.size(),
                    c.what());
     } catch (...) {
-      reload();  // the cache ran ahead of the store: put it back
-      throw;     // the events are not recorded: their sources send them again
+      give_back();
+      throw;
     }
   }
   acks_.clear();
@@ -178,6 +204,7 @@ std::vector<Outcome> Runtime::flush() {
 }
 
 std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
+  ensure_current();
   std::size_t confirmed = take_results(now);
   std::size_t handed = 0;
   // A node's actions go one at a time, in decision order: one that is in flight or waits out a
@@ -187,7 +214,8 @@ std::size_t Runtime::dispatch(TimeMs now, std::size_t limit) {
     Owed& owed = it->second;
     const Action& a = owed.pending.action;
     const bool to_node = a.kind != ActionKind::Notify;
-    if (owed.ticket != 0 && now - owed.handed_at >= kDeliveryTimeout) {
+    // Node actions only: a notifier reports every hand-over itself, however slow its receiver.
+    if (to_node && owed.ticket != 0 && now - owed.handed_at >= kDeliveryTimeout) {
       ++counters_.delivery_timeouts;
       failed(owed, "no answer within " + std::to_string(kDeliveryTimeout / 1000) + " s", now);
     }
@@ -265,16 +293,33 @@ std::size_t Runtime::take_results(TimeMs now) {
     results.swap(inbox_->results);
   }
   std::size_t confirmed = 0;
-  for (auto& r : results) {
+  std::size_t i = 0;
+  try {
+    for (; i < results.size(); ++i) {
+      take_result(results[i], now, confirmed);
+    }
+  } catch (...) {
+    // A store error part way: the results not taken in go back, so none is lost.
+    std::lock_guard lock(inbox_->mu);
+    inbox_->results.insert(inbox_->results.begin(),
+                           std::make_move_iterator(results.begin() + static_cast<long>(i)),
+                           std::make_move_iterator(results.end()));
+    throw;
+  }
+  return confirmed;
+}
+
+void Runtime::take_result(Result& r, TimeMs now, std::size_t& confirmed) {
+  {
     auto it = outbox_.find(r.order);
-    if (it == outbox_.end()) continue;  // confirmed or dropped already
+    if (it == outbox_.end()) return;  // confirmed or dropped already
     Owed& owed = it->second;
-    if (owed.ticket != r.ticket) continue;  // the answer to a hand-over given up on
+    if (owed.ticket != r.ticket) return;  // the answer to a hand-over given up on
     const Action& a = owed.pending.action;
     switch (r.result.status) {
       case DeliveryResult::Status::Failed:
         failed(owed, r.result.error, now);
-        continue;
+        return;
       case DeliveryResult::Status::FailedPermanently:
         // Never retried by itself: kept as a dead letter for an operator (retry_dead_letter). The
         // node's later actions go on; the engine decides what the operation becomes.
@@ -296,7 +341,6 @@ std::size_t Runtime::take_results(TimeMs now) {
     --in_flight_;
     outbox_.erase(it);
   }
-  return confirmed;
 }
 
 // An action of an operation that is already over (timed out, decided otherwise) would do harm or
@@ -315,6 +359,7 @@ std::optional<TimeMs> Runtime::next_dispatch_at() const {
   for (const auto& [order, owed] : outbox_) {
     const Action& a = owed.pending.action;
     if (a.kind != ActionKind::Notify && !busy.insert(a.node).second) continue;
+    if (owed.ticket != 0 && a.kind == ActionKind::Notify) continue;  // it reports itself
     const TimeMs t =
         owed.ticket != 0 ? owed.handed_at + kDeliveryTimeout : owed.pending.next_attempt_at;
     if (!next || t < *next) next = t;
@@ -361,6 +406,7 @@ std::optional<TimeMs> Runtime::next_deadline() {
 }
 
 void Runtime::fire_due_timers(TimeMs now) {
+  ensure_current();
   while (auto at = next_deadline()) {
     if (*at > now) break;
     Timer t = timers_.top();

@@ -140,6 +140,8 @@ class Runtime {
     std::function<void()> wake;
   };
   std::size_t take_results(TimeMs now);
+  void take_result(Result& r, TimeMs now, std::size_t& confirmed);
+  void ensure_current();
   void owe(PendingAction pending);
   bool superseded(const Action& a) const;
   void hand_over(std::uint64_t order, Owed& owed, TimeMs now);
@@ -162,6 +164,7 @@ class Runtime {
   std::map<std::uint64_t, Owed> outbox_;  // committed, not yet confirmed; by commit order
   std::uint64_t next_order_ = 0, next_ticket_ = 0;
   std::size_t in_flight_ = 0;
+  bool stale_ = false;  // the last reload failed: nothing is decided or dispatched until one works
   std::shared_ptr<ResultInbox> inbox_ = std::make_shared<ResultInbox>();
   std::vector<std::string> acks_;  // ids delivered, not yet marked done in the store
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;

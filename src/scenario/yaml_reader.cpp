@@ -1,5 +1,7 @@
 #include "scenario/yaml_reader.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 
@@ -41,7 +43,7 @@ std::string describe(const YAML::Node& n) {
   if (n.IsSequence()) return "a list";
   if (n.IsMap()) return "a mapping";
   if (n.IsNull()) return "nothing";
-  return "'" + printable(n.Scalar()) + "'";
+  return fmt::format("'{}'", printable(n.Scalar()));
 }
 
 Map::Map(const Reader& reader, const Field& self) : reader_(reader), self_(self) {
@@ -120,7 +122,7 @@ std::string Reader::text(const Field& f) const {
 std::string Reader::name(const Field& f) const {
   std::string s = text(f);
   if (s.empty()) fail(f, "must not be empty");
-  if (!valid_id(s)) fail(f, "'" + printable(s) + "' is not a valid name: " + std::string(kIdRule));
+  if (!valid_id(s)) fail(f, fmt::format("'{}' is not a valid name: {}", printable(s), kIdRule));
   return s;
 }
 

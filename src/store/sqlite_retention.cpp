@@ -20,11 +20,11 @@ std::optional<std::int64_t> one_integer(SQLite::Database& db, const char* sql, s
 
 // Deletes in chunks with `sql` (bound: ?1 the bound, ?2 the chunk size) until a chunk comes back
 // short; each chunk is its own transaction.
-std::int64_t delete_in_chunks(SQLite::Database& db, const char* sql, std::int64_t bound,
-                              int chunk) {
+std::int64_t delete_in_chunks(SQLite::Database& db, const char* sql, std::int64_t bound, int chunk,
+                              const std::atomic<bool>* stop) {
   std::int64_t total = 0;
   SQLite::Statement del(db, sql);
-  while (true) {
+  while (!(stop && *stop)) {
     del.reset();
     del.bind(1, bound);
     del.bind(2, chunk);
@@ -32,22 +32,27 @@ std::int64_t delete_in_chunks(SQLite::Database& db, const char* sql, std::int64_
     total += n;
     if (n < chunk) return total;
   }
+  return total;
 }
 
-std::int64_t prune_events(SQLite::Database& db, const RetentionPolicy& p) {
+std::int64_t prune_events(SQLite::Database& db, const RetentionPolicy& p,
+                          const std::atomic<bool>* stop) {
   const auto newest = one_integer(db, "SELECT MAX(at) FROM events");
   if (!newest) return 0;
   std::int64_t cutoff = *newest - seconds(p.events_max_age);  // delete at < cutoff
-  if (const auto nth = one_integer(db, "SELECT at FROM events ORDER BY at DESC LIMIT 1 OFFSET ?1",
-                                   p.events_max_rows, true))
-    cutoff = std::max(cutoff, *nth + 1);
+  // The oldest row the count keeps; rows tied with it are kept too.
+  if (const auto oldest_kept =
+          one_integer(db, "SELECT at FROM events ORDER BY at DESC LIMIT 1 OFFSET ?1",
+                      std::max<std::int64_t>(0, p.events_max_rows - 1), true))
+    cutoff = std::max(cutoff, *oldest_kept);
   return delete_in_chunks(db,
                           "DELETE FROM events WHERE key IN "
                           "(SELECT key FROM events WHERE at < ?1 ORDER BY at LIMIT ?2)",
-                          cutoff, p.chunk_rows);
+                          cutoff, p.chunk_rows, stop);
 }
 
-std::int64_t prune_timeline(SQLite::Database& db, const RetentionPolicy& p) {
+std::int64_t prune_timeline(SQLite::Database& db, const RetentionPolicy& p,
+                            const std::atomic<bool>* stop) {
   const auto last = one_integer(db, "SELECT MAX(seq) FROM timeline");
   if (!last) return 0;
   // The first seq kept: by count, and by age (entries are in time order, so the first one young
@@ -63,15 +68,16 @@ std::int64_t prune_timeline(SQLite::Database& db, const RetentionPolicy& p) {
   return delete_in_chunks(db,
                           "DELETE FROM timeline WHERE seq < MIN(?1, "
                           "(SELECT MIN(seq) FROM timeline) + ?2)",
-                          keep_from, p.chunk_rows);
+                          keep_from, p.chunk_rows, stop);
 }
 
 }  // namespace
 
-PruneCounts prune_sqlite(SQLite::Database& db, const RetentionPolicy& policy) {
+PruneCounts prune_sqlite(SQLite::Database& db, const RetentionPolicy& policy,
+                         const std::atomic<bool>* stop) {
   PruneCounts out;
-  out.events = prune_events(db, policy);
-  out.timeline = prune_timeline(db, policy);
+  out.events = prune_events(db, policy, stop);
+  out.timeline = prune_timeline(db, policy, stop);
   return out;
 }
 
@@ -82,6 +88,7 @@ RetentionPruner::RetentionPruner(const std::string& path, RetentionPolicy policy
       thread_([this] { run(); }) {}
 
 RetentionPruner::~RetentionPruner() {
+  stopping_ = true;
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
@@ -109,7 +116,7 @@ void RetentionPruner::run() {
     lock.unlock();
     PruneCounts n;
     try {
-      n = prune_sqlite(connection_, policy_);
+      n = prune_sqlite(connection_, policy_, &stopping_);
       if (n.events + n.timeline > 0)
         spdlog::debug("retention: {} event keys and {} timeline entries removed", n.events,
                       n.timeline);

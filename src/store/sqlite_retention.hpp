@@ -1,6 +1,7 @@
 #pragma once
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -29,7 +30,9 @@ struct PruneCounts {
 
 // One pass on `db`: deletes what the policy no longer keeps, oldest first, `chunk_rows` rows per
 // transaction, so a commit on another connection waits at most one chunk.
-PruneCounts prune_sqlite(SQLite::Database& db, const RetentionPolicy& policy);
+// `stop`, when given and set, ends the pass between chunks.
+PruneCounts prune_sqlite(SQLite::Database& db, const RetentionPolicy& policy,
+                         const std::atomic<bool>* stop = nullptr);
 
 // Prunes a file database on a thread and connection of its own, every interval_ms.
 class RetentionPruner {
@@ -50,6 +53,7 @@ class RetentionPruner {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // read between chunks, without the lock
   PruneCounts pruned_;
   long passes_ = 0;
   std::thread thread_;  // last: started when the rest is ready

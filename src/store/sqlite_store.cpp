@@ -92,7 +92,8 @@ struct SqliteStore::Statements {
         pending(db,
                 "SELECT id, kind, node, job_id, task_id, payload, created_at, attempts, "
                 "last_error, next_attempt_at FROM outbox WHERE next_attempt_at <= ?1 "
-                "AND dead_at IS NULL ORDER BY created_at, rowid LIMIT ?2"),
+                "AND dead_at IS NULL ORDER BY rowid LIMIT ?2"),  // commit order: a stop never
+                                                                 // overtakes its start
         // Done: the outbox keeps only what is owed (migration 0003).
         mark_done(db, "DELETE FROM outbox WHERE id = ?1"),
         mark_failed(db,

@@ -80,7 +80,7 @@ TEST_F(HttpApiTest, EveryErrorIsAJsonBody) {
   auto huge = client_->Post("/api/jobs", std::string(2 << 20, 'x'), "application/json");
   ASSERT_TRUE(huge);
   EXPECT_EQ(huge->status, 413);
-  EXPECT_EQ(json::parse(huge->body)["error"]["field"], "path");
+  EXPECT_EQ(json::parse(huge->body)["error"]["field"], "body");
   auto since = client_->Get("/api/timeline?since=3x");
   ASSERT_TRUE(since);
   EXPECT_EQ(since->status, 400);

@@ -409,7 +409,7 @@ inline void diagnostic_fault_on_free_node_fails_it(EngineHarness& h) {
   h.run("j", {"node-1"});
   h.send(NodeLost{"node-1"});
   h.send(JobStopRequested{"j", ""});
-  EXPECT_EQ(h.node("node-1").deadline_at, 0);
+  EXPECT_GT(h.node("node-1").deadline_at, 0);  // no job waits for it; past it, a person is told
   h.rebooted("node-1", "boot-a");
   EXPECT_EQ(h.node_status("node-1"), N::Pending);
   h.diag("node-1", Verdict::Pass);

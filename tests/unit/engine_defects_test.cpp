@@ -216,5 +216,41 @@ TEST(EngineDefects, FailureOfAnActionWhoseOperationIsOverIsIgnored) {
   EXPECT_EQ(h.job_status("j"), J::InProgress);
 }
 
+// Found in review: a lost node released by its job's end kept no deadline and sat UNKNOWN forever
+// (a rack loses power: the first node's timeout fails the job, the second was left unwatched).
+TEST(EngineDefects, LostNodeKeepsItsDeadlineWhenItsJobEnds) {
+  EngineHarness h;
+  h.add_nodes(2);
+  h.run("j", {"node-1", "node-2"});
+  h.send(NodeLost{"node-1"});
+  h.send(NodeLost{"node-2"});
+  h.send(OperationTimedOut{"node-1", h.op("node-1")});
+  EXPECT_EQ(h.job_status("j"), J::Failed);
+  EXPECT_EQ(h.node_status("node-2"), N::Unknown);
+  EXPECT_GT(h.node("node-2").deadline_at, 0);
+  h.send(OperationTimedOut{"node-2", h.op("node-2")});
+  EXPECT_EQ(h.node_status("node-2"), N::Failed);
+  EXPECT_EQ(h.notifications(kNotifyNodeFailed), 2u);
+}
+
+// Found in review: a node FAILED alone after its part was done left its job unable to restart, and
+// the job waited in PENDING_RESTART with no deadline. It fails instead, and says why.
+TEST(EngineDefects, JobMissingARetiredNodeFailsInsteadOfWaiting) {
+  EngineHarness h;
+  h.add_nodes(2);
+  h.run("j", {"node-1", "node-2"});
+  h.exit("j", 0, 0);
+  h.send(NodeLost{"node-1"});
+  h.send(OperationTimedOut{"node-1", h.op("node-1")});
+  ASSERT_EQ(h.node_status("node-1"), N::Failed);
+  h.exit("j", 1, 1);
+  h.diag("node-2", Verdict::Fail);
+  ASSERT_EQ(h.job_status("j"), J::PendingRestart);
+  h.rebooted("node-2");
+  EXPECT_EQ(h.job_status("j"), J::Failed);
+  EXPECT_NE(h.job("j").reason.find("no longer held by the job"), std::string::npos)
+      << h.job("j").reason;
+}
+
 }  // namespace
 }  // namespace shepherd::testing

@@ -1,5 +1,6 @@
 // Retention of the event keys and the timeline: by age (from the newest row) and by count, in
 // chunks, and in the background for a file store while commits go on.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -15,7 +16,7 @@ void commit_events(SqliteStore& store, int first, int count) {
   std::vector<Commit> batch;
   for (int i = first; i < first + count; ++i) {
     Commit c;
-    c.event_key = "e" + std::to_string(i);
+    c.event_key = fmt::format("e{}", i);
     c.event_kind = "node_lost";
     c.at = i * 1000;
     c.decision.transitions.push_back({"node", "node-1", "AVAILABLE", "UNKNOWN", "lost", c.at});
@@ -25,7 +26,7 @@ void commit_events(SqliteStore& store, int first, int count) {
 }
 
 bool known(SqliteStore& store, int i) {
-  return store.has_event("e" + std::to_string(i));
+  return store.has_event(fmt::format("e{}", i));
 }
 
 SqliteOptions keep(std::int64_t events, std::int64_t timeline, double age = 1e9) {

@@ -36,9 +36,10 @@ TEST(SqliteStore, OutboxPendingFailedDone) {
     return out;
   };
   using V = std::vector<std::string>;
-  // Oldest first; equal created_at in insertion order; only those due.
-  EXPECT_EQ(ids(store.pending_actions(200, 10)), (V{"a2", "a1", "a3"}));
-  EXPECT_EQ(ids(store.pending_actions(200, 2)), (V{"a2", "a1"}));
+  // In commit order (as the runtime delivers them: a node's stop never overtakes its start, even
+  // when event times go backwards); only those due.
+  EXPECT_EQ(ids(store.pending_actions(200, 10)), (V{"a1", "a2", "a3"}));
+  EXPECT_EQ(ids(store.pending_actions(200, 2)), (V{"a1", "a2"}));
   EXPECT_EQ(ids(store.pending_actions(60, 10)), (V{"a2"}));
   EXPECT_TRUE(store.pending_actions(49, 10).empty());
 
@@ -55,13 +56,13 @@ TEST(SqliteStore, OutboxPendingFailedDone) {
   store.mark_action_failed("a2", "connection refused", 500);
   EXPECT_EQ(ids(store.pending_actions(200, 10)), (V{"a1", "a3"}));  // not due before 500
   auto due = store.pending_actions(500, 10);
-  ASSERT_EQ(ids(due), (V{"a2", "a1", "a3"}));
-  EXPECT_EQ(due[0].attempts, 1);
-  EXPECT_EQ(due[0].last_error, "connection refused");
+  ASSERT_EQ(ids(due), (V{"a1", "a2", "a3"}));
+  EXPECT_EQ(due[1].attempts, 1);
+  EXPECT_EQ(due[1].last_error, "connection refused");
   store.mark_action_failed("a2", "timeout", 700);
-  due = store.pending_actions(700, 1);
-  EXPECT_EQ(due.at(0).attempts, 2);
-  EXPECT_EQ(due.at(0).last_error, "timeout");
+  due = store.pending_actions(700, 2);
+  EXPECT_EQ(due.at(1).attempts, 2);
+  EXPECT_EQ(due.at(1).last_error, "timeout");
 
   store.mark_actions_done({"a1", "a2"});
   EXPECT_EQ(ids(store.pending_actions(10'000, 10)), (V{"a3"}));
