@@ -16,9 +16,11 @@ class ContestedStore final : public Store {
  public:
   void load(Snapshot& into) override {
     ++loads;
+    if (down) throw StoreError("database is locked");
     inner.load(into);
   }
   std::unordered_set<std::string> known_events(const std::vector<std::string>& keys) override {
+    if (down) throw StoreError("database is locked");
     return inner.known_events(keys);
   }
   void commit(const std::vector<Commit>& batch,
@@ -27,6 +29,7 @@ class ContestedStore final : public Store {
       --conflicts;
       throw VersionConflict("node node-1 is at version 9 (read at version 1)");
     }
+    if (down) throw StoreError("database is locked");
     inner.commit(batch, delivered);
   }
   std::vector<PendingAction> pending_actions(TimeMs now, std::size_t limit) override {
@@ -57,6 +60,7 @@ class ContestedStore final : public Store {
   SqliteStore inner{":memory:"};
   int conflicts = 0;
   int loads = 0;
+  bool down = false;  // every read and write fails, as with a store that is gone
 };
 
 using NoDriver = test::AcceptingDriver;
@@ -93,6 +97,24 @@ TEST_F(ConflictTest, AWriterThatKeepsLosingGivesUpAndRecordsNothing) {
   EXPECT_FALSE(store_.has_event("1"));
   runtime_.apply(registered("1"));  // sent again by its source, once the store is free
   EXPECT_NE(runtime_.state().node("node-1"), nullptr);
+}
+
+// Found in review: a commit failing and then its reload failing too left the runtime deciding on an
+// empty state (dropping owed actions as superseded, losing deadlines) and the events lost.
+TEST_F(ConflictTest, AStoreThatIsDownLosesNothingAndDecidesNothing) {
+  runtime_.apply(registered("1"));
+  store_.down = true;
+  runtime_.enqueue(registered("2"));
+  EXPECT_THROW(runtime_.flush(), StoreError);  // the commit fails, and so does the reload
+  EXPECT_EQ(runtime_.queued(), 1u);             // the event is kept
+  EXPECT_THROW(runtime_.dispatch(0), StoreError);  // nothing goes out on a stale state
+  EXPECT_THROW(runtime_.flush(), StoreError);
+  store_.down = false;
+  runtime_.flush();  // reloads, then decides what was kept
+  EXPECT_EQ(runtime_.queued(), 0u);
+  EXPECT_NE(runtime_.state().node("node-1"), nullptr);
+  EXPECT_NE(runtime_.state().node("node-2"), nullptr);
+  EXPECT_TRUE(store_.inner.has_event("2"));
 }
 
 }  // namespace
