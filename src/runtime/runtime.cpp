@@ -134,7 +134,12 @@ void Runtime::apply_to_cache(const Decision& d) {
   for (Task t : d.tasks) ++t.version, cache_.put(t);
   for (Node n : d.nodes) {
     ++n.version;
-    if (n.deadline_at > 0) timers_.push({n.deadline_at, n.name, n.operation_id});
+    const Node* before = cache_.node(n.name);
+    const bool new_deadline =
+        !before || before->deadline_at != n.deadline_at || before->operation_id != n.operation_id;
+    // One timer per deadline: a node edited again with the same deadline does not get a second
+    // (it would fire the same timeout twice, the second a counted duplicate).
+    if (n.deadline_at > 0 && new_deadline) timers_.push({n.deadline_at, n.name, n.operation_id});
     cache_.put(n);
   }
 }

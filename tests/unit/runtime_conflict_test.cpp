@@ -105,8 +105,8 @@ TEST_F(ConflictTest, AStoreThatIsDownLosesNothingAndDecidesNothing) {
   runtime_.apply(registered("1"));
   store_.down = true;
   runtime_.enqueue(registered("2"));
-  EXPECT_THROW(runtime_.flush(), StoreError);  // the commit fails, and so does the reload
-  EXPECT_EQ(runtime_.queued(), 1u);             // the event is kept
+  EXPECT_THROW(runtime_.flush(), StoreError);      // the commit fails, and so does the reload
+  EXPECT_EQ(runtime_.queued(), 1u);                // the event is kept
   EXPECT_THROW(runtime_.dispatch(0), StoreError);  // nothing goes out on a stale state
   EXPECT_THROW(runtime_.flush(), StoreError);
   store_.down = false;
