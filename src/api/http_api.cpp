@@ -1,5 +1,6 @@
 #include "api/http_api.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "api/http_reply.hpp"
@@ -38,7 +39,7 @@ HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
   // Every answer is JSON, the errors cpp-httplib makes itself too (404, 413, 414, ...).
   http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string code = res.status == 404 ? "not_found" : "http_" + std::to_string(res.status);
+    const std::string code = res.status == 404 ? "not_found" : fmt::format("http_{}", res.status);
     const std::string message = res.status == 404   ? "no such route: " + req.path
                                 : res.status == 413 ? "the request body is too large"
                                 : res.status == 414 ? "the request URI is too long"
@@ -47,7 +48,7 @@ HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
                                       "Content-Length: 0)"
                                     : "the request was refused";
     const std::string field = res.status == 400 || res.status == 413 ? "body" : "path";
-    reply(res, res.status, api::error_json(Rejection{code, field, message}));
+    reply(res, res.status, api::error_json(code, field, message));
   });
   http_->set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -61,7 +62,7 @@ HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
           res.status = 500;
           spdlog::error("{} {}: {}", req.method, req.path, e.what());
         }
-        reply(res, res.status, api::error_json({"unavailable", "", what}));
+        reply(res, res.status, api::error_json("unavailable", "", what));
       });
   routes();
 }
@@ -101,7 +102,8 @@ void HttpApi::routes() {
     reader_.load(st);
     const Job* job = st.job(req.matches[1]);
     if (!job)
-      return reject(res, {"not_found", "job_id", "no job named " + std::string(req.matches[1])});
+      return reject(
+          res, {RejectionCode::NotFound, "job_id", "no job named " + std::string(req.matches[1])});
     json out = api::to_json(*job);
     out["tasks"] = json::array();
     for (int a = 0; a <= job->retry; ++a)
@@ -133,7 +135,8 @@ void HttpApi::routes() {
         used = 0;
       }
       if (used == 0 || used != text.size() || since < 0)
-        return reject(res, {"invalid", "since", "since must be a non-negative integer"});
+        return reject(res,
+                      {RejectionCode::Invalid, "since", "since must be a non-negative integer"});
     }
     json out = json::array();
     for (const auto& e : reader_.timeline(since, kTimelinePage)) out.push_back(to_json(e));
@@ -148,14 +151,14 @@ void HttpApi::routes() {
           body.seconds("runtime", true, false).value_or(600);
       if (!body.has("nodes"))
         throw api::BadRequest(
-            {"invalid", "nodes", "nodes is required (a list of names or a count)"});
+            {RejectionCode::Invalid, "nodes", "nodes is required (a list of names or a count)"});
       if (body.at("nodes").is_number())
         submitted.node_count = static_cast<int>(*body.integer("nodes", 1, kMaxJobNodes, true));
       else if (body.at("nodes").is_array())
         submitted.nodes = *body.texts("nodes");
       else
-        throw api::BadRequest(
-            {"invalid", "nodes", "nodes must be a list of node names or a count of free nodes"});
+        throw api::BadRequest({RejectionCode::Invalid, "nodes",
+                               "nodes must be a list of node names or a count of free nodes"});
     } catch (const api::BadRequest& e) {
       return reject(res, e.rejection);
     }
@@ -188,7 +191,8 @@ void HttpApi::routes() {
            const std::string id = req.matches[1];
            const bool retried = controller_.call(
                [id](Controller& c) { return c.runtime().retry_dead_letter(id, c.now()); });
-           if (!retried) return reject(res, {"not_found", "id", "no dead letter with id " + id});
+           if (!retried)
+             return reject(res, {RejectionCode::NotFound, "id", "no dead letter with id " + id});
            reply(res, 202, {{"retried", id}});
          });
 }

@@ -10,7 +10,7 @@ using nlohmann::json;
 }
 
 void RequestBody::fail(const char* name, const std::string& message) {
-  throw BadRequest(Rejection{"invalid", name, message});
+  throw BadRequest(Rejection{RejectionCode::Invalid, name, message});
 }
 
 namespace {
@@ -41,13 +41,13 @@ RequestBody::RequestBody(std::string_view text, std::initializer_list<std::strin
   if (body_.is_discarded() || !body_.is_object())
     fail("body", "the request body must be a JSON object");
   if (duplicate)
-    throw BadRequest(
-        Rejection{"invalid", field_name(*duplicate), shown_key(*duplicate) + " is given twice"});
+    throw BadRequest(Rejection{RejectionCode::Invalid, field_name(*duplicate),
+                               shown_key(*duplicate) + " is given twice"});
   for (const auto& [key, value] : body_.items())
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::string list;
       for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      throw BadRequest(Rejection{"invalid", field_name(key),
+      throw BadRequest(Rejection{RejectionCode::Invalid, field_name(key),
                                  "unknown field " + shown_key(key) + " (known: " + list + ")"});
     }
 }

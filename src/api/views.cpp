@@ -42,13 +42,17 @@ json to_json(const Node& n) {
           {"reason", n.reason},   {"updated_at", n.updated_at}};
 }
 
+json error_json(std::string_view code, const std::string& field, const std::string& message) {
+  return {{"error", {{"code", code}, {"field", field}, {"message", message}}}};
+}
+
 json error_json(const Rejection& r) {
-  return {{"error", {{"code", r.code}, {"field", r.field}, {"message", r.message}}}};
+  return error_json(to_string(r.code), r.field, r.message);
 }
 
 int http_status(const Rejection& r) {
-  if (r.code == "not_found") return 404;
-  if (r.code == "conflict") return 409;
+  if (r.code == RejectionCode::NotFound) return 404;
+  if (r.code == RejectionCode::Conflict) return 409;
   return 400;
 }
 

@@ -14,6 +14,9 @@ nlohmann::json to_json(const Node& node);
 nlohmann::json to_json(const PendingAction& p);
 // {"error": {"code", "field", "message"}}
 nlohmann::json error_json(const Rejection& r);
+// The same shape for errors the HTTP layer makes itself ("http_413", ...).
+nlohmann::json error_json(std::string_view code, const std::string& field,
+                          const std::string& message);
 // The HTTP status for a rejection code: invalid 400, not_found 404, conflict 409.
 int http_status(const Rejection& r);
 }  // namespace shepherd::api

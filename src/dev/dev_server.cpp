@@ -111,7 +111,7 @@ void DevServer::fault_route() {
     }
     auto parsed = parse_event_kind(kind);
     if (!parsed || *parsed == ScenarioEvent::Kind::StopJob)
-      return api::reject(res, {"invalid", "fault",
+      return api::reject(res, {RejectionCode::Invalid, "fault",
                                "fault must be one of gpu, gpu_persistent, app, exit_code, "
                                "reboot_hang, diag_hang, agent_lost, node_crash"});
     e.kind = *parsed;
@@ -123,7 +123,7 @@ void DevServer::fault_route() {
       sim->inject(e);
       return injected = e.at;
     });
-    if (!at) return api::reject(res, {"not_found", "node", "no node named " + e.node});
+    if (!at) return api::reject(res, {RejectionCode::NotFound, "node", "no node named " + e.node});
     api::reply(res, 202, {{"injected", kind}, {"node", e.node}, {"at", *at}});
   });
 }

@@ -8,6 +8,12 @@
 
 namespace shepherd {
 namespace {
+constexpr EnumNames<RejectionCode, 3> kRejectionNames{{
+    {RejectionCode::Invalid, "invalid"},
+    {RejectionCode::NotFound, "not_found"},
+    {RejectionCode::Conflict, "conflict"},
+}};
+
 constexpr EnumNames<ActionKind, 5> kActionNames{{
     {ActionKind::StartTask, "start_task"},
     {ActionKind::StopTask, "stop_task"},
@@ -20,6 +26,10 @@ constexpr EnumNames<ActionKind, 5> kActionNames{{
 nlohmann::json payload_json(const Action& action) {
   auto p = nlohmann::json::parse(action.payload, nullptr, /*allow_exceptions=*/false);
   return p.is_object() ? p : nlohmann::json::object();
+}
+
+std::string_view to_string(RejectionCode c) {
+  return name_of(kRejectionNames, c);
 }
 
 std::string_view to_string(ActionKind k) {

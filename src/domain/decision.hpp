@@ -46,8 +46,15 @@ struct Transition {
 };
 
 // A command refused, with the field at fault (for an HTTP 4xx or a CLI message).
+enum class RejectionCode {
+  Invalid,   // "invalid": the command is malformed (HTTP 400)
+  NotFound,  // "not_found": it names something that does not exist (404)
+  Conflict,  // "conflict": it contradicts the current state (409)
+};
+std::string_view to_string(RejectionCode c);
+
 struct Rejection {
-  std::string code;  // "invalid", "not_found", "conflict"
+  RejectionCode code = RejectionCode::Invalid;
   std::string field;
   std::string message;
 };

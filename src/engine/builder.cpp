@@ -166,8 +166,8 @@ void DecisionBuilder::notify(std::string_view kind, const std::string& job_id,
        attempt}}.dump();
 }
 
-void DecisionBuilder::reject(std::string code, std::string field, std::string message) {
-  decision_.rejection = Rejection{std::move(code), std::move(field), std::move(message)};
+void DecisionBuilder::reject(RejectionCode code, std::string field, std::string message) {
+  decision_.rejection = Rejection{code, std::move(field), std::move(message)};
 }
 
 void DecisionBuilder::ignore(std::string note) {

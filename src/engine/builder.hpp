@@ -48,7 +48,7 @@ class DecisionBuilder {
   void notify(std::string_view kind, const std::string& job_id,
               const std::vector<std::string>& nodes, const std::string& reason, int attempt);
 
-  void reject(std::string code, std::string field, std::string message);
+  void reject(RejectionCode code, std::string field, std::string message);
   void ignore(std::string note);
 
   TimeMs now() const { return event_.at; }

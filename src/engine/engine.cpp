@@ -35,31 +35,33 @@ class Rules {
 
   void operator()(const JobSubmitted& e) {
     if (!valid_id(e.job_id))
-      return b_.reject("invalid", "job_id", "job id must be " + std::string(kIdRule));
+      return b_.reject(RejectionCode::Invalid, "job_id", "job id must be " + std::string(kIdRule));
     if (b_.job(e.job_id))
-      return b_.reject("conflict", "job_id", "job " + e.job_id + " already exists");
+      return b_.reject(RejectionCode::Conflict, "job_id", "job " + e.job_id + " already exists");
     if (!e.nodes.empty() && e.node_count > 0)
-      return b_.reject("invalid", "nodes", "give either node names or a node count, not both");
+      return b_.reject(RejectionCode::Invalid, "nodes",
+                       "give either node names or a node count, not both");
     if (e.task_definition.runtime_seconds < 0)
-      return b_.reject("invalid", "runtime", "runtime must not be negative");
+      return b_.reject(RejectionCode::Invalid, "runtime", "runtime must not be negative");
     std::vector<std::string> nodes = e.nodes;
     if (nodes.empty()) {
       if (e.node_count <= 0)
-        return b_.reject("invalid", "nodes", "give node names or a node count of at least 1");
+        return b_.reject(RejectionCode::Invalid, "nodes",
+                         "give node names or a node count of at least 1");
       nodes = b_.snapshot_available(static_cast<std::size_t>(e.node_count));
       if (nodes.size() < static_cast<std::size_t>(e.node_count))
-        return b_.reject("conflict", "nodes",
+        return b_.reject(RejectionCode::Conflict, "nodes",
                          "only " + std::to_string(nodes.size()) + " of the " +
                              std::to_string(e.node_count) + " nodes asked for are AVAILABLE");
     }
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const std::string field = "nodes[" + std::to_string(i) + "]";
       const Node* n = b_.node(nodes[i]);
-      if (!n) return b_.reject("not_found", field, "no node named " + nodes[i]);
+      if (!n) return b_.reject(RejectionCode::NotFound, field, "no node named " + nodes[i]);
       if (std::count(nodes.begin(), nodes.end(), nodes[i]) > 1)
-        return b_.reject("invalid", field, "node " + nodes[i] + " is listed twice");
+        return b_.reject(RejectionCode::Invalid, field, "node " + nodes[i] + " is listed twice");
       if (n->status != NodeStatus::Available || !n->job_id.empty())
-        return b_.reject("conflict", field,
+        return b_.reject(RejectionCode::Conflict, field,
                          "node " + nodes[i] + " is " + std::string(to_string(n->status)) +
                              (n->job_id.empty() ? "" : " (job " + n->job_id + ")"));
     }
@@ -81,9 +83,9 @@ class Rules {
 
   void operator()(const JobStopRequested& e) {
     const Job* job = b_.job(e.job_id);
-    if (!job) return b_.reject("not_found", "job_id", "no job named " + e.job_id);
+    if (!job) return b_.reject(RejectionCode::NotFound, "job_id", "no job named " + e.job_id);
     if (is_terminal(job->status))
-      return b_.reject("conflict", "job_id",
+      return b_.reject(RejectionCode::Conflict, "job_id",
                        "job " + e.job_id + " is already " + std::string(to_string(job->status)));
     const std::string who = e.requested_by.empty() ? "a user" : e.requested_by;
     rules::end_job(c_, e.job_id, JobStatus::UserStopped, "stopped by " + who);
@@ -270,10 +272,10 @@ class Rules {
 
   void operator()(const NodeRepaired& e) {
     const Node* n = b_.node(e.node);
-    if (!n) return b_.reject("not_found", "node", "no node named " + e.node);
+    if (!n) return b_.reject(RejectionCode::NotFound, "node", "no node named " + e.node);
     if (n->status != NodeStatus::Failed)
       return b_.reject(
-          "conflict", "node",
+          RejectionCode::Conflict, "node",
           "node " + e.node + " is " + std::string(to_string(n->status)) + ", not FAILED");
     Node& node = b_.edit_node(e.node);
     node.last_verdict = Verdict::None;
@@ -313,7 +315,7 @@ class Rules {
  private:
   void register_new(const NodeRegistered& e) {
     if (!valid_id(e.node))
-      return b_.reject("invalid", "node", "node name must be " + std::string(kIdRule));
+      return b_.reject(RejectionCode::Invalid, "node", "node name must be " + std::string(kIdRule));
     Node n;
     n.name = e.node;
     n.cluster_name = cluster_;

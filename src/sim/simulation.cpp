@@ -66,7 +66,8 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
       TaskDefinition def;
       def.runtime_seconds = job.runtime;
       Outcome o = submit(job, def);
-      if (o.rejection && o.rejection->code == "conflict" && o.rejection->field != "job_id")
+      if (o.rejection && o.rejection->code == RejectionCode::Conflict &&
+          o.rejection->field != "job_id")
         waiting_jobs_.emplace_back(job, def);  // waits for free nodes
       else if (o.rejection)
         rejected_.push_back(
@@ -373,7 +374,8 @@ void Simulation::retry_waiting_jobs() {
   std::vector<std::pair<JobSpec, TaskDefinition>> still;
   for (const auto& [job, def] : waiting_jobs_) {
     Outcome o = submit(job, def);
-    if (o.rejection && o.rejection->code == "conflict" && o.rejection->field != "job_id")
+    if (o.rejection && o.rejection->code == RejectionCode::Conflict &&
+        o.rejection->field != "job_id")
       still.emplace_back(job, def);
   }
   waiting_jobs_ = std::move(still);

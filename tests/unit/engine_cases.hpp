@@ -337,12 +337,12 @@ inline void user_stop_finished_job_is_refused(EngineHarness& h) {
   rule1_all_tasks_exit_0_completes_job(h);
   Decision d = h.send(JobStopRequested{"j", ""});
   ASSERT_TRUE(d.rejection.has_value());
-  EXPECT_EQ(d.rejection->code, "conflict");
+  EXPECT_EQ(d.rejection->code, RejectionCode::Conflict);
   EXPECT_FALSE(d.changes_state());
   EXPECT_EQ(h.job_status("j"), J::Complete);
   Decision missing = h.send(JobStopRequested{"nope", ""});
   ASSERT_TRUE(missing.rejection.has_value());
-  EXPECT_EQ(missing.rejection->code, "not_found");
+  EXPECT_EQ(missing.rejection->code, RejectionCode::NotFound);
 }
 
 inline void node_lost_during_diagnosis_is_diagnosed_again_on_return(EngineHarness& h) {
