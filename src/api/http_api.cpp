@@ -90,13 +90,19 @@ void HttpApi::routes() {
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, {{"ok", true}});
   });
-  s.Get("/api/jobs", [this](const httplib::Request&, httplib::Response& res) {
-    Snapshot st;
-    reader_.load(st);
-    json out = json::array();
-    for (const Job* job : st.jobs_by_id()) out.push_back(api::to_json(*job));
-    reply(res, 200, out);
-  });
+  // A listing: every record of one kind, in id order, read from the store.
+  auto listing = [this](auto records) {
+    return [this, records](const httplib::Request&, httplib::Response& res) {
+      Snapshot st;
+      reader_.load(st);
+      json out = json::array();
+      for (const auto* record : records(st)) out.push_back(api::to_json(*record));
+      reply(res, 200, out);
+    };
+  };
+  s.Get("/api/jobs", listing([](const Snapshot& st) { return st.jobs_by_id(); }));
+  s.Get("/api/tasks", listing([](const Snapshot& st) { return st.tasks_by_id(); }));
+  s.Get("/api/nodes", listing([](const Snapshot& st) { return st.nodes_by_name(); }));
   s.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     Snapshot st;
     reader_.load(st);
@@ -108,20 +114,6 @@ void HttpApi::routes() {
     out["tasks"] = json::array();
     for (int a = 0; a <= job->retry; ++a)
       for (const Task* t : st.tasks_of(job->id, a)) out["tasks"].push_back(api::to_json(*t));
-    reply(res, 200, out);
-  });
-  s.Get("/api/tasks", [this](const httplib::Request&, httplib::Response& res) {
-    Snapshot st;
-    reader_.load(st);
-    json out = json::array();
-    for (const Task* t : st.tasks_by_id()) out.push_back(api::to_json(*t));
-    reply(res, 200, out);
-  });
-  s.Get("/api/nodes", [this](const httplib::Request&, httplib::Response& res) {
-    Snapshot st;
-    reader_.load(st);
-    json out = json::array();
-    for (const Node* node : st.nodes_by_name()) out.push_back(api::to_json(*node));
     reply(res, 200, out);
   });
   s.Get("/api/timeline", [this](const httplib::Request& req, httplib::Response& res) {
