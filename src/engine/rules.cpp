@@ -296,8 +296,9 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
                        "GPU fault on " + join(faulty) + ": rebooting");
     for (const auto& name : faulty) {
       const Node& n = *c.b.node(name);
-      c.b.set_node_status(name, NodeStatus::Rebooting,
-                          "diagnostic " + std::string(to_string(n.last_verdict)) + ": rebooting");
+      // The verdict's reason (record_verdict: "diagnostic fail: gpu 3: ...") stays in the
+      // timeline: a person reads what the diagnostic found, not only that it failed.
+      c.b.set_node_status(name, NodeStatus::Rebooting, n.reason + ": rebooting");
       Action& a = c.b.add_action(ActionKind::Reboot, name, job_id);
       a.payload = nlohmann::json{{"boot_id", n.boot_id}}.dump();
       Node& e = c.b.edit_node(name);
@@ -311,7 +312,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
   const std::string used = "retry " + std::to_string(job.retry) + " of " +
                            std::to_string(c.policy.max_retries) + " used";
   for (const auto& name : faulty) {
-    const std::string reason = "GPU fault and no retry left (" + used + ")";
+    const std::string reason = c.b.node(name)->reason + "; no retry left (" + used + ")";
     c.b.edit_node(name).job_id.clear();
     c.b.set_node_status(name, NodeStatus::Failed, reason);
     c.b.notify(kNotifyNodeFailed, job_id, {name}, reason, job.retry);
