@@ -35,11 +35,13 @@ json to_json(const Task& t) {
 }
 
 json to_json(const Node& n) {
-  return {{"name", n.name},       {"status", to_string(n.status)},
-          {"job_id", n.job_id},   {"ip", n.ip},
-          {"ibdev", n.ibdev},     {"gpus", n.gpus},
-          {"boot_id", n.boot_id}, {"last_verdict", to_string(n.last_verdict)},
-          {"reason", n.reason},   {"updated_at", n.updated_at}};
+  return {{"name", n.name},           {"status", to_string(n.status)},
+          {"job_id", n.job_id},       {"ip", n.ip},
+          {"ibdev", n.ibdev},         {"gpus", n.gpus},
+          {"boot_id", n.boot_id},     {"last_verdict", to_string(n.last_verdict)},
+          {"node_type", n.node_type}, {"gpu_type", n.gpu_type},
+          {"node_pool", n.node_pool}, {"locked", n.locked},
+          {"reason", n.reason},       {"updated_at", n.updated_at}};
 }
 
 json error_json(std::string_view code, const std::string& field, const std::string& message) {

@@ -77,6 +77,20 @@ std::optional<std::string> policy_problem(const Policy& p) {
   return std::nullopt;
 }
 
+bool same_inventory(const Node& a, const Node& b) {
+  return a.instance_ref == b.instance_ref && a.cluster_name == b.cluster_name && a.ip == b.ip &&
+         a.ibdev == b.ibdev && a.gpus == b.gpus && a.node_type == b.node_type &&
+         a.gpu_type == b.gpu_type && a.node_pool == b.node_pool && a.locked == b.locked &&
+         a.registered_at == b.registered_at && a.created_at == b.created_at;
+}
+
+bool same_health(const Node& a, const Node& b) {
+  return a.instance_id == b.instance_id && a.status == b.status && a.boot_id == b.boot_id &&
+         a.job_id == b.job_id && a.operation_id == b.operation_id &&
+         a.deadline_at == b.deadline_at && a.needs_diagnostic == b.needs_diagnostic &&
+         a.last_verdict == b.last_verdict && a.reason == b.reason && a.updated_at == b.updated_at;
+}
+
 bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char ch : id)

@@ -86,26 +86,40 @@ std::string_view to_string(Verdict v);
 std::optional<Verdict> parse_verdict(std::string_view s);
 
 // Seed 000's ecs_node table plus what recovery needs to remember about the node.
+// A node is two records in one: its inventory facts (what it is: delivery will own them, seed 004's
+// `nodes`) and its health state (what recovery knows of it now), each with its own version, so
+// the two halves never conflict on one row. same_inventory/same_health say which one an edit
+// changed.
 struct Node {
-  std::string name;                           // node_name
-  std::string instance_id;                    // container_instance_id
-  std::string instance_ref;                   // container_instance_arn
-  std::string cluster_name;                   // cluster_name
-  NodeStatus status = NodeStatus::Available;  // node_status
-  std::string ip;                             // ip
-  std::string ibdev;                          // ibdev
+  std::string name;  // node_name: the key of both
+  // Inventory, versioned by inventory_version.
+  std::string instance_ref;  // container_instance_arn
+  std::string cluster_name;  // cluster_name
+  std::string ip;            // ip
+  std::string ibdev;         // ibdev
   int gpus = 0;
-  std::string boot_id;            // as last registered; a new one proves a reboot
-  std::string job_id;             // the job holding the node ("" when free)
-  std::string operation_id;       // the diagnostic or reboot in flight
-  TimeMs deadline_at = 0;         // when the operation in flight times out (0: none)
-  bool needs_diagnostic = false;  // lost while running a task: diagnose when it returns
+  std::string node_type;     // seed 004 node_type
+  std::string gpu_type;      // seed 004 gpu_type (the GPU model)
+  std::string node_pool;     // seed 004 node_pool_id ("" outside any pool)
+  bool locked = false;       // seed 004 is_locked: no new job is placed on it
+  TimeMs registered_at = 0;  // seed 004 registered_at
+  TimeMs created_at = 0;
+  std::int64_t inventory_version = 0;
+  // Health, versioned by version.
+  std::string instance_id;                    // container_instance_id
+  NodeStatus status = NodeStatus::Available;  // node_status
+  std::string boot_id;                        // as last registered; a new one proves a reboot
+  std::string job_id;                         // the job holding the node ("" when free)
+  std::string operation_id;                   // the diagnostic or reboot in flight
+  TimeMs deadline_at = 0;                     // when the operation in flight times out (0: none)
+  bool needs_diagnostic = false;              // lost while running a task: diagnose when it returns
   Verdict last_verdict = Verdict::None;
   std::string reason;
-  TimeMs created_at = 0;
   TimeMs updated_at = 0;
   std::int64_t version = 0;
 };
+bool same_inventory(const Node& a, const Node& b);  // versions aside
+bool same_health(const Node& a, const Node& b);
 
 // The recovery policy. Defaults are the seeds' values.
 // What a task exit with a code other than 0, 1 or policy.app_exit_codes gets.

@@ -90,7 +90,7 @@ Outcome Runtime::decide_into(const Event& event, std::vector<Commit>& batch,
   seen.insert(event.key);
   out.note = d.note;
   if (!d.note.empty()) spdlog::debug("event {} ({}): {}", event.key, commit.event_kind, d.note);
-  apply_to_cache(d);
+  commit.node_parts = apply_to_cache(d);
   commit.decision = std::move(d);
   batch.push_back(std::move(commit));
   return out;
@@ -128,13 +128,20 @@ Decision Runtime::refused_decision(const Event& event, const std::vector<std::st
   return out;
 }
 
-void Runtime::apply_to_cache(const Decision& d) {
+std::vector<NodeParts> Runtime::apply_to_cache(const Decision& d) {
+  std::vector<NodeParts> parts;
+  parts.reserve(d.nodes.size());
   // Versions move as the store moves them, so the next event of a batch reads what will be stored.
   for (Job j : d.jobs) ++j.version, cache_.put(j);
   for (Task t : d.tasks) ++t.version, cache_.put(t);
   for (Node n : d.nodes) {
-    ++n.version;
     const Node* before = cache_.node(n.name);
+    // A node's two halves move apart: each version counts only its own changes.
+    const NodeParts changed{!before || !same_inventory(*before, n),
+                            !before || !same_health(*before, n)};
+    parts.push_back(changed);
+    if (changed.inventory) ++n.inventory_version;
+    if (changed.health) ++n.version;
     const bool new_deadline =
         !before || before->deadline_at != n.deadline_at || before->operation_id != n.operation_id;
     // One timer per deadline: a node edited again with the same deadline does not get a second
@@ -142,6 +149,7 @@ void Runtime::apply_to_cache(const Decision& d) {
     if (n.deadline_at > 0 && new_deadline) timers_.push({n.deadline_at, n.name, n.operation_id});
     cache_.put(n);
   }
+  return parts;
 }
 
 std::vector<Outcome> Runtime::flush() {

@@ -118,7 +118,7 @@ class Runtime {
  private:
   Outcome decide_into(const Event& event, std::vector<Commit>& batch,
                       std::unordered_set<std::string>& seen);
-  void apply_to_cache(const Decision& d);
+  std::vector<NodeParts> apply_to_cache(const Decision& d);
   Decision refused_decision(const Event& event, const std::vector<std::string>& refused);
   void write_acks();
   void reload();

@@ -117,7 +117,8 @@ const Columns& task_columns() {
 const Columns& node_columns() {
   static const Columns cols = split(
       "name, instance_id, instance_ref, cluster_name, status, ip, ibdev, gpus, boot_id, job_id, "
-      "operation_id, deadline_at, needs_diagnostic, last_verdict, reason, created_at, updated_at");
+      "operation_id, deadline_at, needs_diagnostic, last_verdict, reason, created_at, updated_at, "
+      "node_type, gpu_type, node_pool, locked, registered_at, inventory_version");
   return cols;
 }
 
@@ -269,6 +270,12 @@ Node read_node(const SQLite::Statement& s) {
   n.reason = r.text();
   n.created_at = r.i64();
   n.updated_at = r.i64();
+  n.node_type = r.text();
+  n.gpu_type = r.text();
+  n.node_pool = r.text();
+  n.locked = r.flag();
+  n.registered_at = r.i64();
+  n.inventory_version = r.i64();
   n.version = r.i64();
   return n;
 }

@@ -80,7 +80,18 @@ struct SqliteStore::Statements {
         // A task never moves to another job: compared, not set, which spares index upkeep.
         update_task(db, update_sql("tasks", task_columns(), {"job_id"})),
         insert_node(db, insert_sql("nodes", node_columns())),
-        update_node(db, update_sql("nodes", node_columns())),
+        update_node_health(db,
+                           "UPDATE nodes SET instance_id = ?2, status = ?3, boot_id = ?4, "
+                           "job_id = ?5, operation_id = ?6, deadline_at = ?7, "
+                           "needs_diagnostic = ?8, last_verdict = ?9, reason = ?10, "
+                           "updated_at = ?11, version = version + ?12 "
+                           "WHERE name = ?1 AND version = ?13"),
+        update_node_inventory(db,
+                              "UPDATE nodes SET instance_ref = ?2, cluster_name = ?3, ip = ?4, "
+                              "ibdev = ?5, gpus = ?6, node_type = ?7, gpu_type = ?8, "
+                              "node_pool = ?9, locked = ?10, registered_at = ?11, "
+                              "inventory_version = inventory_version + ?12 "
+                              "WHERE name = ?1 AND inventory_version = ?13"),
         insert_event(db, "INSERT INTO events (key, kind, at) VALUES (?1, ?2, ?3)"),
         count_duplicate(db, "UPDATE events SET duplicates = duplicates + 1 WHERE key = ?1"),
         insert_transition(db, insert_rows_sql(kInsertTransition, kTransitionColumns, 1)),
@@ -105,7 +116,8 @@ struct SqliteStore::Statements {
         // `duplicates > 0` lets SQLite sum over the small partial index.
         duplicates(db, "SELECT COALESCE(SUM(duplicates), 0) FROM events WHERE duplicates > 0") {}
 
-  SQLite::Statement insert_job, update_job, insert_task, update_task, insert_node, update_node;
+  SQLite::Statement insert_job, update_job, insert_task, update_task, insert_node;
+  SQLite::Statement update_node_health, update_node_inventory;
   static constexpr const char* kInsertTransition =
       "INSERT INTO timeline (at, entity, id, from_status, to_status, reason)";
   static constexpr int kTransitionColumns = 6;
@@ -245,6 +257,45 @@ class Coalesced {
   std::vector<Entry> entries_;                               // in first-write order
 };
 
+// A batch's nodes, each once, with each half's first read version and its changes: a half is
+// written only if some event of the batch changed it.
+class CoalescedNodes {
+ public:
+  struct Half {
+    bool changed = false;
+    std::int64_t read_version = 0;
+    std::int64_t changes = 0;
+  };
+  struct Entry {
+    const Node* last;
+    Half inventory, health;
+  };
+
+  void add(const Node& n, NodeParts parts) {
+    auto [it, fresh] = index_.try_emplace(n.name, entries_.size());
+    if (fresh) entries_.push_back({&n, {}, {}});
+    Entry& e = entries_[it->second];
+    e.last = &n;
+    if (parts.inventory) count(e.inventory, n.inventory_version, n.name, "inventory");
+    if (parts.health) count(e.health, n.version, n.name, "health");
+  }
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  static void count(Half& h, std::int64_t version, const std::string& name, const char* half) {
+    if (!h.changed) {
+      h = {true, version, 1};
+      return;
+    }
+    if (version != h.read_version + h.changes)
+      throw VersionConflict("node " + name + " " + half + " changed twice in one batch from " +
+                            "version " + std::to_string(version));
+    ++h.changes;
+  }
+  std::unordered_map<std::string_view, std::size_t> index_;  // views the batch's own names
+  std::vector<Entry> entries_;
+};
+
 }  // namespace
 
 void SqliteStore::commit(const std::vector<Commit>& batch,
@@ -253,12 +304,16 @@ void SqliteStore::commit(const std::vector<Commit>& batch,
   if (batch.empty() && delivered.empty()) return;
   Coalesced<Job> jobs;
   Coalesced<Task> tasks;
-  Coalesced<Node> nodes;
+  CoalescedNodes nodes;
   for (const Commit& c : batch) {
     if (c.duplicate) continue;
     for (const Job& j : c.decision.jobs) jobs.add(j, j.id, "job");
     for (const Task& t : c.decision.tasks) tasks.add(t, t.id, "task");
-    for (const Node& n : c.decision.nodes) nodes.add(n, n.name, "node");
+    for (std::size_t i = 0; i < c.decision.nodes.size(); ++i)
+      nodes.add(c.decision.nodes[i],
+                i < c.node_parts.size()
+                    ? c.node_parts[i]
+                    : NodeParts{c.decision.nodes[i].inventory_version == 0, true});
   }
   guarded("commit", [&] {
     Transaction tx(db_, "BEGIN IMMEDIATE");
@@ -282,7 +337,7 @@ void SqliteStore::commit(const std::vector<Commit>& batch,
                 });
     for (const auto& e : jobs.entries()) write(*e.last, e.read_version, e.changes);
     for (const auto& e : tasks.entries()) write(*e.last, e.read_version, e.changes);
-    for (const auto& e : nodes.entries()) write(*e.last, e.read_version, e.changes);
+    for (const auto& e : nodes.entries()) write_node(e);
     for (const auto& id : delivered) run(st_->mark_done, id);
     tx.commit();
   });
@@ -337,11 +392,38 @@ void SqliteStore::write(const Task& t, std::int64_t read_version, std::int64_t c
       t.reason, t.created_at, t.updated_at);
 }
 
-void SqliteStore::write(const Node& n, std::int64_t read_version, std::int64_t changes) {
-  put("node", n.name, read_version, changes, {&st_->insert_node, &st_->update_node}, n.instance_id,
-      n.instance_ref, n.cluster_name, to_string(n.status), n.ip, n.ibdev, n.gpus, n.boot_id,
-      n.job_id, n.operation_id, n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict),
-      n.reason, n.created_at, n.updated_at);
+// A new node is inserted whole; a known one gets an UPDATE per changed half, each conditional on
+// that half's version, so delivery's inventory edits and recovery's health edits never conflict.
+template <typename Entry>
+void SqliteStore::write_node(const Entry& e) {
+  const Node& n = *e.last;
+  if ((e.health.changed && e.health.read_version == 0) ||
+      (e.inventory.changed && e.inventory.read_version == 0)) {
+    try {
+      run(st_->insert_node, n.name, n.instance_id, n.instance_ref, n.cluster_name,
+          to_string(n.status), n.ip, n.ibdev, n.gpus, n.boot_id, n.job_id, n.operation_id,
+          n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict), n.reason, n.created_at,
+          n.updated_at, n.node_type, n.gpu_type, n.node_pool, n.locked, n.registered_at,
+          std::max<std::int64_t>(1, e.inventory.changes),
+          std::max<std::int64_t>(1, e.health.changes));
+    } catch (const SQLite::Exception& ex) {
+      if (is_primary_key_clash(ex))
+        throw VersionConflict("node " + n.name + " was created meanwhile");
+      throw;
+    }
+    return;
+  }
+  if (e.health.changed &&
+      run(st_->update_node_health, n.name, n.instance_id, to_string(n.status), n.boot_id, n.job_id,
+          n.operation_id, n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict), n.reason,
+          n.updated_at, e.health.changes, e.health.read_version) == 0)
+    conflict("node", n.name, e.health.read_version);
+  if (e.inventory.changed &&
+      run(st_->update_node_inventory, n.name, n.instance_ref, n.cluster_name, n.ip, n.ibdev, n.gpus,
+          n.node_type, n.gpu_type, n.node_pool, n.locked, n.registered_at, e.inventory.changes,
+          e.inventory.read_version) == 0)
+    throw VersionConflict("node " + n.name + "'s inventory changed since version " +
+                          std::to_string(e.inventory.read_version) + " (another writer)");
 }
 
 void SqliteStore::conflict(std::string_view entity, const std::string& id, std::int64_t expected) {

@@ -93,7 +93,8 @@ class SqliteStore final : public Store {
   void write_event(const Commit& c);
   void write(const Job& job, std::int64_t read_version, std::int64_t changes);
   void write(const Task& task, std::int64_t read_version, std::int64_t changes);
-  void write(const Node& node, std::int64_t read_version, std::int64_t changes);
+  template <typename Entry>
+  void write_node(const Entry& coalesced);
   template <typename... A>
   void put(std::string_view entity, const std::string& id, std::int64_t read_version,
            std::int64_t changes, std::pair<SQLite::Statement*, SQLite::Statement*> insert_update,

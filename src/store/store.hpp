@@ -21,6 +21,12 @@ class VersionConflict : public StoreError {
   using StoreError::StoreError;
 };
 
+// Which halves of a node an edit changed (domain/model.hpp, Node).
+struct NodeParts {
+  bool inventory = true;
+  bool health = true;
+};
+
 // One event and what was decided for it.
 struct Commit {
   std::string event_key;
@@ -28,6 +34,10 @@ struct Commit {
   TimeMs at = 0;
   bool duplicate = false;  // the key was seen before: only counted, nothing else written
   Decision decision;
+  // Per node of the decision, in its order, the halves it changed (the runtime fills it in). Empty:
+  // the health half, and the inventory too for a new node. Each half is written only when changed,
+  // conditional on its own version.
+  std::vector<NodeParts> node_parts;
 };
 
 struct PendingAction {
