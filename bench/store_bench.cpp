@@ -125,7 +125,7 @@ class StreamGenerator {
     for (Node n : d.nodes) ++n.version, snap_.put(n);
     out.push_back(e);
     for (const auto& t : d.transitions)
-      if (t.entity == "job" && (t.to == "COMPLETE" || t.to == "FAILED")) job_ended(t.id);
+      if (t.entity == Entity::Job && (t.to == "COMPLETE" || t.to == "FAILED")) job_ended(t.id);
     for (const auto& a : d.actions) react(a);
     // At-least-once delivery: about 1 % of the reports arrive a second time, a little later.
     if (std::uniform_int_distribution<int>(0, 99)(rng_) == 0)

@@ -19,7 +19,7 @@ constexpr std::size_t kTimelinePage = 10000;   // entries per GET /api/timeline 
 
 json to_json(const TimelineEntry& e) {
   const Transition& t = e.transition;
-  return {{"seq", e.seq},   {"t", t.at / 1000.0}, {"kind", t.entity},  {"id", t.id},
+  return {{"seq", e.seq},   {"t", t.at / 1000.0}, {"kind", to_string(t.entity)}, {"id", t.id},
           {"from", t.from}, {"to", t.to},         {"reason", t.reason}};
 }
 

@@ -23,8 +23,9 @@ DevServer::DevServer(DevOptions options, std::function<void(const std::string&)>
   sim.on_transition = [this](const Transition& t) {
     char line[64];
     std::snprintf(line, sizeof line, "[%8.1f s] ", t.at / 1000.0);
-    print_(std::string(line) + t.entity + " " + t.id + ": " + (t.from.empty() ? "(new)" : t.from) +
-           " -> " + t.to + (t.reason.empty() ? "" : "  (" + t.reason + ")"));
+    print_(std::string(line) + std::string(to_string(t.entity)) + " " + t.id + ": " +
+           (t.from.empty() ? "(new)" : t.from) + " -> " + t.to +
+           (t.reason.empty() ? "" : "  (" + t.reason + ")"));
   };
   sim.sinks.push_back(std::make_shared<LogSink>());
   if (!options_.webhook_url.empty()) {

@@ -8,6 +8,12 @@
 
 namespace shepherd {
 namespace {
+constexpr EnumNames<Entity, 3> kEntityNames{{
+    {Entity::Job, "job"},
+    {Entity::Task, "task"},
+    {Entity::Node, "node"},
+}};
+
 constexpr EnumNames<RejectionCode, 3> kRejectionNames{{
     {RejectionCode::Invalid, "invalid"},
     {RejectionCode::NotFound, "not_found"},
@@ -26,6 +32,14 @@ constexpr EnumNames<ActionKind, 5> kActionNames{{
 nlohmann::json payload_json(const Action& action) {
   auto p = nlohmann::json::parse(action.payload, nullptr, /*allow_exceptions=*/false);
   return p.is_object() ? p : nlohmann::json::object();
+}
+
+std::string_view to_string(Entity e) {
+  return name_of(kEntityNames, e);
+}
+
+std::optional<Entity> parse_entity(std::string_view s) {
+  return value_of(kEntityNames, s);
 }
 
 std::string_view to_string(RejectionCode c) {

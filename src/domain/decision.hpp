@@ -36,8 +36,14 @@ inline constexpr std::string_view kNotifyNodeFailed = "node_failed";
 inline constexpr std::string_view kNotifyRebootTimeout = "reboot_timeout";
 inline constexpr std::string_view kNotifyDecisionRefused = "decision_refused";
 
+// What a transition is of; its name ("job", "task", "node") is the timeline's `entity` column and
+// the API's `kind`.
+enum class Entity { Job, Task, Node };
+std::string_view to_string(Entity e);
+std::optional<Entity> parse_entity(std::string_view s);
+
 struct Transition {
-  std::string entity;  // "job", "task" or "node"
+  Entity entity = Entity::Job;
   std::string id;
   std::string from;  // "" when the record is created
   std::string to;

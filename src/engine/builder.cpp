@@ -72,37 +72,38 @@ Node& DecisionBuilder::edit_node(const std::string& name) {
 }
 
 template <typename Record>
-Record& DecisionBuilder::create(Written<Record>& written, Record record, const char* what) {
+Record& DecisionBuilder::create(Written<Record>& written, Record record, Entity what) {
   record.created_at = record.updated_at = now();
   record.version = 0;
   decision_.transitions.push_back(
       {what, id_of(record), "", std::string(to_string(record.status)), record.reason, now()});
   if (written.by_id.count(id_of(record)))
-    throw std::logic_error(std::string("engine creates ") + what + " " + id_of(record) + " twice");
+    throw std::logic_error("engine creates " + std::string(to_string(what)) + " " + id_of(record) +
+                           " twice");
   Record& created = *written.records.emplace_back(std::make_unique<Record>(std::move(record)));
   written.by_id.emplace(id_of(created), &created);
   return created;
 }
 
 Job& DecisionBuilder::create_job(Job job) {
-  return create(jobs_, std::move(job), "job");
+  return create(jobs_, std::move(job), Entity::Job);
 }
 Task& DecisionBuilder::create_task(Task task) {
-  return create(tasks_, std::move(task), "task");
+  return create(tasks_, std::move(task), Entity::Task);
 }
 Node& DecisionBuilder::create_node(Node node) {
-  return create(nodes_, std::move(node), "node");
+  return create(nodes_, std::move(node), Entity::Node);
 }
 
 namespace {
 template <typename Status>
-bool change(Decision& d, const char* entity, const std::string& id, Status& current, Status to,
+bool change(Decision& d, Entity entity, const std::string& id, Status& current, Status to,
             std::string& reason_field, const std::string& reason, TimeMs at) {
   if (current == to) return true;
   if (!transition_allowed(current, to)) {
-    d.refused.push_back(std::string(entity) + " " + id + ": " + std::string(to_string(current)) +
-                        " -> " + std::string(to_string(to)) + " is not a legal transition (" +
-                        reason + ")");
+    d.refused.push_back(std::string(to_string(entity)) + " " + id + ": " +
+                        std::string(to_string(current)) + " -> " + std::string(to_string(to)) +
+                        " is not a legal transition (" + reason + ")");
     return false;
   }
   d.transitions.push_back(
@@ -119,7 +120,7 @@ bool DecisionBuilder::set_job_status(const std::string& job_id, JobStatus to,
   if (!j) return false;
   if (j->status == to) return true;
   Job& e = edit_job(job_id);
-  return change(decision_, "job", job_id, e.status, to, e.reason, reason, now());
+  return change(decision_, Entity::Job, job_id, e.status, to, e.reason, reason, now());
 }
 
 bool DecisionBuilder::set_task_status(const std::string& task_id, TaskStatus to,
@@ -128,7 +129,7 @@ bool DecisionBuilder::set_task_status(const std::string& task_id, TaskStatus to,
   if (!t) return false;
   if (t->status == to) return true;
   Task& e = edit_task(task_id);
-  return change(decision_, "task", task_id, e.status, to, e.reason, reason, now());
+  return change(decision_, Entity::Task, task_id, e.status, to, e.reason, reason, now());
 }
 
 bool DecisionBuilder::set_node_status(const std::string& name, NodeStatus to,
@@ -137,7 +138,7 @@ bool DecisionBuilder::set_node_status(const std::string& name, NodeStatus to,
   if (!n) return false;
   if (n->status == to) return true;
   Node& e = edit_node(name);
-  return change(decision_, "node", name, e.status, to, e.reason, reason, now());
+  return change(decision_, Entity::Node, name, e.status, to, e.reason, reason, now());
 }
 
 Action& DecisionBuilder::add_action(ActionKind kind, const std::string& node,

@@ -66,7 +66,7 @@ class DecisionBuilder {
     const Record* find(const std::string& id) const;
   };
   template <typename Record>
-  Record& create(Written<Record>& written, Record record, const char* what);
+  Record& create(Written<Record>& written, Record record, Entity what);
   template <typename Record>
   Record& edit(Written<Record>& written, const Record* current, const std::string& id,
                const char* what);

@@ -465,14 +465,14 @@ void Simulation::reboot(const Action& a) {
 
 void Simulation::note_transition(const Transition& t) {
   timeline_.push_back({{"t", t.at / 1000.0},
-                       {"kind", t.entity},
+                       {"kind", to_string(t.entity)},
                        {"id", t.id},
                        {"from", t.from},
                        {"to", t.to},
                        {"reason", t.reason}});
-  if (t.entity == "node" && t.to == "AVAILABLE") node_freed_ = true;
-  if (t.entity == "node" && t.to == "REBOOTING") ++decided_reboots_;
-  if (t.entity == "job") {
+  if (t.entity == Entity::Node && t.to == "AVAILABLE") node_freed_ = true;
+  if (t.entity == Entity::Node && t.to == "REBOOTING") ++decided_reboots_;
+  if (t.entity == Entity::Job) {
     if (t.to == "PENDING_HEALTHCHECK" && !failed_at_.count(t.id)) failed_at_[t.id] = t.at;
     if (t.to == "RESTARTING") ++restarts_;
     if (t.from == "RESTARTING" && t.to == "IN_PROGRESS" && failed_at_.count(t.id)) {

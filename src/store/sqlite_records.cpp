@@ -301,7 +301,7 @@ TimelineEntry read_timeline_entry(const SQLite::Statement& s) {
   TimelineEntry e;
   e.seq = r.i64();
   e.transition.at = r.i64();
-  e.transition.entity = r.text();
+  e.transition.entity = parsed(parse_entity, r.text(), "timeline entity");
   e.transition.id = r.text();
   e.transition.from = r.text();
   e.transition.to = r.text();

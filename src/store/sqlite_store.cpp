@@ -328,7 +328,7 @@ void SqliteStore::commit(const std::vector<Commit>& batch,
     constexpr int rows = Statements::kRowsPerInsert;
     insert_rows(transitions, st_->insert_transitions, rows, Statements::kTransitionColumns,
                 st_->insert_transition, [](SQLite::Statement& s, int at, const Transition& t) {
-                  bind_at(s, at, t.at, t.entity, t.id, t.from, t.to, t.reason);
+                  bind_at(s, at, t.at, to_string(t.entity), t.id, t.from, t.to, t.reason);
                 });
     insert_rows(actions, st_->insert_actions, rows, Statements::kActionColumns, st_->insert_action,
                 [](SQLite::Statement& s, int at, const Action& a) {

@@ -24,7 +24,8 @@ class EngineHarness {
     for (Job j : d.jobs) ++j.version, state.put(j);
     for (Task t : d.tasks) ++t.version, state.put(t);
     for (Node n : d.nodes) ++n.version, state.put(n);
-    for (const auto& t : d.transitions) transitions.insert(t.entity + ":" + t.from + ">" + t.to);
+    for (const auto& t : d.transitions)
+      transitions.insert(std::string(to_string(t.entity)) + ":" + t.from + ">" + t.to);
     for (const auto& a : d.actions) actions.push_back(a);
     return d;
   }

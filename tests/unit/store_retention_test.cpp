@@ -19,7 +19,8 @@ void commit_events(SqliteStore& store, int first, int count) {
     c.event_key = fmt::format("e{}", i);
     c.event_kind = "node_lost";
     c.at = i * 1000;
-    c.decision.transitions.push_back({"node", "node-1", "AVAILABLE", "UNKNOWN", "lost", c.at});
+    c.decision.transitions.push_back(
+        {Entity::Node, "node-1", "AVAILABLE", "UNKNOWN", "lost", c.at});
     batch.push_back(std::move(c));
   }
   store.commit(batch);

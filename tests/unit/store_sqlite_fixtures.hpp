@@ -110,7 +110,7 @@ inline Node full_node(const std::string& name) {
 
 inline Transition transition(const std::string& id, const std::string& from, const std::string& to,
                              TimeMs at) {
-  return Transition{"job", id, from, to, "because " + to, at};
+  return Transition{Entity::Job, id, from, to, "because " + to, at};
 }
 
 inline Action action(const std::string& id, TimeMs created_at) {

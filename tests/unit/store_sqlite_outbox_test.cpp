@@ -92,7 +92,7 @@ TEST(SqliteStore, TimelineIsOrderedAndPages) {
   Decision d1, d2;
   d1.transitions = {transition("job-1", "", "IN_PROGRESS", 30),
                     transition("job-1", "IN_PROGRESS", "PENDING_HEALTHCHECK", 10)};
-  d1.transitions[1].entity = "node";
+  d1.transitions[1].entity = Entity::Node;
   d2.transitions = {transition("job-2", "", "IN_PROGRESS", 20),
                     transition("job-2", "IN_PROGRESS", "COMPLETE", 40),
                     transition("job-1", "PENDING_HEALTHCHECK", "FAILED", 50)};
