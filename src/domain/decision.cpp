@@ -29,6 +29,14 @@ constexpr EnumNames<ActionKind, 5> kActionNames{{
 }};
 }  // namespace
 
+std::string notify_payload(std::string_view kind, const std::string& job_id,
+                           const std::vector<std::string>& nodes, const std::string& reason,
+                           int attempt) {
+  return nlohmann::json{
+      {"kind", kind}, {"job", job_id}, {"nodes", nodes}, {"reason", reason}, {"attempt", attempt}}
+      .dump();
+}
+
 nlohmann::json payload_json(const Action& action) {
   auto p = nlohmann::json::parse(action.payload, nullptr, /*allow_exceptions=*/false);
   return p.is_object() ? p : nlohmann::json::object();

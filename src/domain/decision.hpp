@@ -30,6 +30,11 @@ struct Action {
 // reader is lenient with it rather than fail an action forever).
 nlohmann::json payload_json(const Action& action);
 
+// A notify action's payload; the one shape every notification has (NotificationSink reads it).
+std::string notify_payload(std::string_view kind, const std::string& job_id,
+                           const std::vector<std::string>& nodes, const std::string& reason,
+                           int attempt);
+
 // Notification kinds (payload "kind").
 inline constexpr std::string_view kNotifyJobFailed = "job_failed";
 inline constexpr std::string_view kNotifyNodeFailed = "node_failed";

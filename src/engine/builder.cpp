@@ -158,13 +158,7 @@ void DecisionBuilder::notify(std::string_view kind, const std::string& job_id,
                              const std::vector<std::string>& nodes, const std::string& reason,
                              int attempt) {
   Action& a = add_action(ActionKind::Notify, nodes.empty() ? "" : nodes.front(), job_id);
-  a.payload = nlohmann::json{
-      {"kind", kind},
-      {"job", job_id},
-      {"nodes", nodes},
-      {"reason", reason},
-      {"attempt",
-       attempt}}.dump();
+  a.payload = notify_payload(kind, job_id, nodes, reason, attempt);
 }
 
 void DecisionBuilder::reject(RejectionCode code, std::string field, std::string message) {

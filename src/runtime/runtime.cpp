@@ -114,16 +114,12 @@ Decision Runtime::refused_decision(const Event& event, const std::vector<std::st
   a.id = event.key + "/refused";
   a.kind = ActionKind::Notify;
   a.created_at = event.at;
-  a.payload = nlohmann::json{
-      {"kind", kNotifyDecisionRefused},
-      {"job", ""},
-      {"nodes", nlohmann::json::array()},
-      {"reason", "event " + event.key + " (" + std::string(event_kind(event.body)) +
-                     "): the engine asked for an illegal transition, "
-                     "nothing was written: " +
-                     all},
-      {"attempt",
-       0}}.dump();
+  a.payload = notify_payload(kNotifyDecisionRefused, "", {},
+                             "event " + event.key + " (" + std::string(event_kind(event.body)) +
+                                 "): the engine asked for an illegal transition, nothing was "
+                                 "written: " +
+                                 all,
+                             0);
   out.actions.push_back(std::move(a));
   return out;
 }

@@ -53,13 +53,7 @@ Simulation::Simulation(Scenario scenario, SimOptions options)
   report_prefix_ = fmt::format("s{}", controller_->incarnation());
   // The cluster is up before the scenario begins: its first registrations arrive at once, chaos
   // or not.
-  for (const auto& name : scenario_.cluster.nodes) {
-    SimNode& n = nodes_[name];
-    controller_->node_connected(name);
-    deliver_report(Event{
-        report_prefix_ + ":" + name + ":" + std::to_string(++n.reports), now_,
-        NodeRegistered{name, report_prefix_ + "-boot-0", "", "", scenario_.cluster.gpus_per_node}});
-  }
+  for (const auto& name : scenario_.cluster.nodes) register_node(name, /*at_once=*/true);
   for (const auto& job : scenario_.jobs)
     at(std::max(start_, seconds(job.submit_at)), [this, job] {
       if (runtime().state().job(job.id)) return;  // submitted by an earlier run on this store
@@ -228,11 +222,18 @@ void Simulation::settle(TimeMs t) {
 
 // A node agent's boot: it connects and registers. Boot ids are unique to this run, so a node of a
 // kept store that ran a task in the last run is seen to have rebooted.
-void Simulation::register_node(const std::string& name) {
+void Simulation::register_node(const std::string& name, bool at_once) {
   SimNode& n = nodes_[name];
   controller_->node_connected(name);
-  report_event(name, NodeRegistered{name, report_prefix_ + "-boot-" + std::to_string(n.boots), "",
-                                    "", scenario_.cluster.gpus_per_node});
+  NodeRegistered registered{name, fmt::format("{}-boot-{}", report_prefix_, n.boots), "", "",
+                            scenario_.cluster.gpus_per_node};
+  if (at_once) return deliver_report(Event{report_key(name, n), now_, std::move(registered)});
+  report_event(name, std::move(registered));
+}
+
+// The agent's own report id: its node, and a number that survives the controller's restarts.
+std::string Simulation::report_key(const std::string& node, SimNode& n) {
+  return fmt::format("{}:{}:{}", report_prefix_, node, ++n.reports);
 }
 
 void Simulation::report_event(const std::string& node, EventBody body) {
@@ -247,8 +248,7 @@ void Simulation::report_event(const std::string& node, EventBody body) {
     ++dropped_reports_;
     return;
   }
-  // The agent's own report id: its node, and a number that survives the controller's restarts.
-  Event e{report_prefix_ + ":" + node + ":" + std::to_string(++n.reports), now_, std::move(body)};
+  Event e{report_key(node, n), now_, std::move(body)};
   const TimeMs delay = chaos.reorder_window > 0 ? seconds(uniform() * chaos.reorder_window) : 0;
   if (chaos.duplicate_events) {
     const TimeMs again = delay + seconds(uniform() * std::max(1.0, chaos.reorder_window));
@@ -327,10 +327,7 @@ void Simulation::inject(const ScenarioEvent& e) {
         at(now_ + seconds(e.duration), [this, name] {
           SimNode& back = nodes_[name];
           back.lost = false;
-          controller_->node_connected(name);
-          report_event(
-              name, NodeRegistered{name, report_prefix_ + "-boot-" + std::to_string(back.boots), "",
-                                   "", 0});
+          register_node(name);  // the same boot: a reconnect
           for (auto& held : std::exchange(back.held, {})) report_event(name, std::move(held));
         });
       break;

@@ -110,7 +110,9 @@ class Simulation final : public ClusterDriver {
   void at(TimeMs t, std::function<void()> fn);
   void report_event(const std::string& node, EventBody body);
   void deliver_report(const Event& event);
-  void register_node(const std::string& node);
+  // The node's agent (re)connects and registers; `at_once`: past the chaos (the cluster's start).
+  void register_node(const std::string& node, bool at_once = false);
+  std::string report_key(const std::string& node, SimNode& n);
   void step(TimeMs t);
   void settle(TimeMs t);
   void carry_out(const Action& a);
