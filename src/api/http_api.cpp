@@ -1,6 +1,6 @@
 #include "api/http_api.hpp"
 
-#include <fmt/format.h>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include "api/http_reply.hpp"
@@ -12,10 +12,13 @@ namespace {
 
 using api::reject;
 using api::reply;
+using net::HttpRequest;
+using net::HttpResponse;
 using nlohmann::json;
 
 constexpr std::int64_t kMaxJobNodes = 100000;  // as many as a scenario's cluster may have
 constexpr std::size_t kTimelinePage = 10000;   // entries per GET /api/timeline at most
+constexpr std::size_t kMaxEnvEntries = 1000;
 
 json to_json(const TimelineEntry& e) {
   const Transition& t = e.transition;
@@ -29,97 +32,124 @@ struct CommandResult {
   json record;
 };
 
+// The task a submitted job runs: its command line, environment and working directory (a real
+// node's agent runs them), or only a runtime (simulated nodes).
+TaskDefinition read_task_definition(const api::RequestBody& body) {
+  TaskDefinition def;
+  def.runtime_seconds = body.seconds("runtime", true, false).value_or(600);
+  def.name = body.text("name", false).value_or("");
+  def.working_dir = body.text("working_dir", false).value_or("");
+  if (body.has("command")) {
+    def.command = *body.texts("command");
+    if (def.command.empty() || def.command.front().empty())
+      throw api::BadRequest({RejectionCode::Invalid, "command",
+                             "command must be a non-empty list: the program, then its arguments"});
+  }
+  if (body.has("env")) {
+    const json& env = body.at("env");
+    if (!env.is_object() || env.size() > kMaxEnvEntries)
+      throw api::BadRequest({RejectionCode::Invalid, "env",
+                             "env must be an object of at most 1000 NAME: \"value\" pairs"});
+    for (const auto& [name, value] : env.items()) {
+      const bool name_ok = !name.empty() && name.find_first_of("=\0", 0, 2) == std::string::npos;
+      if (!name_ok || !value.is_string())
+        throw api::BadRequest({RejectionCode::Invalid, "env." + name,
+                               "each env entry is a NAME (no '=') with a string value"});
+      def.env[name] = value.get<std::string>();
+    }
+  }
+  return def;
+}
+
 }  // namespace
 
 HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
-    : controller_(controller), reader_(reader), http_(std::make_unique<httplib::Server>()) {
-  http_->set_payload_max_length(options.max_body_bytes);
-  http_->set_read_timeout(options.read_timeout_seconds, 0);
-  http_->set_tcp_nodelay(true);  // a kept-alive client must not wait out Nagle on each request
-  // Every answer is JSON, the errors cpp-httplib makes itself too (404, 413, 414, ...).
-  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    const std::string code = res.status == 404 ? "not_found" : fmt::format("http_{}", res.status);
-    const std::string message = res.status == 404   ? "no such route: " + req.path
-                                : res.status == 413 ? "the request body is too large"
-                                : res.status == 414 ? "the request URI is too long"
-                                : res.status == 400
-                                    ? "the request could not be read (a POST needs a body, or "
-                                      "Content-Length: 0)"
-                                    : "the request was refused";
-    const std::string field = res.status == 400 || res.status == 413 ? "body" : "path";
-    reply(res, res.status, api::error_json(code, field, message));
-  });
-  http_->set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "internal error";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const ControllerBusy& e) {
-          res.status = 503;
-          what = e.what();
-        } catch (const std::exception& e) {
-          res.status = 500;
-          spdlog::error("{} {}: {}", req.method, req.path, e.what());
-        }
-        reply(res, res.status, api::error_json("unavailable", "", what));
-      });
+    : controller_(controller), reader_(reader) {
+  if (!options.admin_token.empty()) {
+    router_.guard(
+        [token = options.admin_token](const HttpRequest& req) -> std::optional<HttpResponse> {
+          const std::string given = req.bearer();
+          // Constant time: how much of a guess matched must not show in the answer's timing.
+          if (given.size() == token.size() &&
+              CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0)
+            return std::nullopt;
+          spdlog::warn("api: {} {} from {} refused: {}", req.method, req.path, req.remote,
+                       given.empty() ? "no token" : "wrong token");
+          HttpResponse r = HttpResponse::error(
+              401, "unauthorized", "authorization",
+              given.empty() ? "this route needs Authorization: Bearer <admin token>"
+                            : "the token is not valid");
+          r.headers.emplace_back("WWW-Authenticate", "Bearer");
+          return r;
+        },
+        {"/healthz"});
+  }
   routes();
+  http_ = std::make_unique<net::HttpServer>(router_, options.http, options.tls);
 }
 
-HttpApi::~HttpApi() = default;
+HttpApi::~HttpApi() {
+  stop();
+}
 
 int HttpApi::bind(const std::string& host, int port) {
-  const int bound =
-      port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
-  if (bound < 0)
-    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) +
-                             " (in use? try --port)");
-  return bound;
+  return http_->bind(host, port);
 }
-
-void HttpApi::listen() {
-  http_->listen_after_bind();
+void HttpApi::start() {
+  http_->start();
 }
 void HttpApi::stop() {
   http_->stop();
 }
 
 void HttpApi::routes() {
-  auto& s = *http_;
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, {{"ok", true}});
-  });
+  auto& r = router_;
+  // A command that the loop does not take in time is 503, not an error of the server.
+  auto on_loop = [](net::Handler handler) -> net::Handler {
+    return [handler = std::move(handler)](const HttpRequest& req) {
+      try {
+        return handler(req);
+      } catch (const ControllerBusy& e) {
+        return HttpResponse::error(503, "unavailable", "", e.what());
+      }
+    };
+  };
+  r.get("/healthz", [](const HttpRequest&) { return reply(200, {{"ok", true}}); });
   // A listing: every record of one kind, in id order, read from the store.
   auto listing = [this](auto records) {
-    return [this, records](const httplib::Request&, httplib::Response& res) {
+    return [this, records](const HttpRequest&) {
       Snapshot st;
       reader_.load(st);
       json out = json::array();
       for (const auto* record : records(st)) out.push_back(api::to_json(*record));
-      reply(res, 200, out);
+      return reply(200, out);
     };
   };
-  s.Get("/api/jobs", listing([](const Snapshot& st) { return st.jobs_by_id(); }));
-  s.Get("/api/tasks", listing([](const Snapshot& st) { return st.tasks_by_id(); }));
-  s.Get("/api/nodes", listing([](const Snapshot& st) { return st.nodes_by_name(); }));
-  s.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+  r.get("/api/jobs", listing([](const Snapshot& st) { return st.jobs_by_id(); }));
+  r.get("/api/tasks", listing([](const Snapshot& st) { return st.tasks_by_id(); }));
+  r.get("/api/nodes", listing([](const Snapshot& st) { return st.nodes_by_name(); }));
+  r.get("/api/jobs/([^/]+)", [this](const HttpRequest& req) {
     Snapshot st;
     reader_.load(st);
-    const Job* job = st.job(req.matches[1]);
-    if (!job)
-      return reject(
-          res, {RejectionCode::NotFound, "job_id", "no job named " + std::string(req.matches[1])});
+    const Job* job = st.job(req.params[0]);
+    if (!job) return reject({RejectionCode::NotFound, "job_id", "no job named " + req.params[0]});
     json out = api::to_json(*job);
     out["tasks"] = json::array();
     for (int a = 0; a <= job->retry; ++a)
       for (const Task* t : st.tasks_of(job->id, a)) out["tasks"].push_back(api::to_json(*t));
-    reply(res, 200, out);
+    return reply(200, out);
   });
-  s.Get("/api/timeline", [this](const httplib::Request& req, httplib::Response& res) {
+  r.get("/api/nodes/([^/]+)", [this](const HttpRequest& req) {
+    Snapshot st;
+    reader_.load(st);
+    const Node* node = st.node(req.params[0]);
+    if (!node) return reject({RejectionCode::NotFound, "node", "no node named " + req.params[0]});
+    return reply(200, api::to_json(*node));
+  });
+  r.get("/api/timeline", [this](const HttpRequest& req) {
     std::int64_t since = 0;
-    if (req.has_param("since")) {
-      const std::string text = req.get_param_value("since");
+    if (auto it = req.query.find("since"); it != req.query.end()) {
+      const std::string& text = it->second;
       std::size_t used = 0;
       try {
         since = std::stoll(text, &used);
@@ -127,66 +157,75 @@ void HttpApi::routes() {
         used = 0;
       }
       if (used == 0 || used != text.size() || since < 0)
-        return reject(res,
-                      {RejectionCode::Invalid, "since", "since must be a non-negative integer"});
+        return reject({RejectionCode::Invalid, "since", "since must be a non-negative integer"});
     }
     json out = json::array();
     for (const auto& e : reader_.timeline(since, kTimelinePage)) out.push_back(to_json(e));
-    reply(res, 200, out);
+    return reply(200, out);
   });
-  s.Post("/api/jobs", [this](const httplib::Request& req, httplib::Response& res) {
-    JobSubmitted submitted;
-    try {
-      const api::RequestBody body(req.body, {"id", "nodes", "runtime"});
-      submitted.job_id = *body.text("id", true);
-      submitted.task_definition.runtime_seconds =
-          body.seconds("runtime", true, false).value_or(600);
-      if (!body.has("nodes"))
-        throw api::BadRequest(
-            {RejectionCode::Invalid, "nodes", "nodes is required (a list of names or a count)"});
-      if (body.at("nodes").is_number())
-        submitted.node_count = static_cast<int>(*body.integer("nodes", 1, kMaxJobNodes, true));
-      else if (body.at("nodes").is_array())
-        submitted.nodes = *body.texts("nodes");
-      else
-        throw api::BadRequest({RejectionCode::Invalid, "nodes",
-                               "nodes must be a list of node names or a count of free nodes"});
-    } catch (const api::BadRequest& e) {
-      return reject(res, e.rejection);
-    }
-    const CommandResult r = controller_.call([submitted](Controller& c) {
-      CommandResult out{c.decide(submitted, "submit:" + submitted.job_id), {}};
-      if (!out.outcome.rejection)
-        out.record = api::to_json(*c.runtime().state().job(submitted.job_id));
-      return out;
-    });
-    if (r.outcome.rejection) return reject(res, *r.outcome.rejection);
-    reply(res, 201, r.record);
-  });
-  s.Post(R"(/api/jobs/([^/]+)/stop)", [this](const httplib::Request& req, httplib::Response& res) {
-    const std::string id = req.matches[1];
-    const CommandResult r = controller_.call([id](Controller& c) {
-      CommandResult out{c.decide(JobStopRequested{id, "api"}, "stop:" + id), {}};
-      if (!out.outcome.rejection) out.record = api::to_json(*c.runtime().state().job(id));
-      return out;
-    });
-    if (r.outcome.rejection) return reject(res, *r.outcome.rejection);
-    reply(res, 200, r.record);
-  });
-  s.Get("/api/dead-letters", [this](const httplib::Request&, httplib::Response& res) {
+  r.post(
+      "/api/jobs", on_loop([this](const HttpRequest& req) {
+        JobSubmitted submitted;
+        try {
+          const api::RequestBody body(
+              req.body, {"id", "nodes", "runtime", "name", "command", "env", "working_dir"});
+          submitted.job_id = *body.text("id", true);
+          submitted.task_definition = read_task_definition(body);
+          if (!body.has("nodes"))
+            throw api::BadRequest({RejectionCode::Invalid, "nodes",
+                                   "nodes is required (a list of names or a count)"});
+          if (body.at("nodes").is_number())
+            submitted.node_count = static_cast<int>(*body.integer("nodes", 1, kMaxJobNodes, true));
+          else if (body.at("nodes").is_array())
+            submitted.nodes = *body.texts("nodes");
+          else
+            throw api::BadRequest({RejectionCode::Invalid, "nodes",
+                                   "nodes must be a list of node names or a count of free nodes"});
+        } catch (const api::BadRequest& e) {
+          return reject(e.rejection);
+        }
+        const CommandResult result = controller_.call([submitted](Controller& c) {
+          CommandResult out{c.decide(submitted, "submit:" + submitted.job_id), {}};
+          if (!out.outcome.rejection)
+            out.record = api::to_json(*c.runtime().state().job(submitted.job_id));
+          return out;
+        });
+        if (result.outcome.rejection) return reject(*result.outcome.rejection);
+        return reply(201, result.record);
+      }));
+  r.post("/api/jobs/([^/]+)/stop", on_loop([this](const HttpRequest& req) {
+           const std::string id = req.params[0];
+           const CommandResult result = controller_.call([id](Controller& c) {
+             CommandResult out{c.decide(JobStopRequested{id, "api"}, "stop:" + id), {}};
+             if (!out.outcome.rejection) out.record = api::to_json(*c.runtime().state().job(id));
+             return out;
+           });
+           if (result.outcome.rejection) return reject(*result.outcome.rejection);
+           return reply(200, result.record);
+         }));
+  r.post("/api/nodes/([^/]+)/repair", on_loop([this](const HttpRequest& req) {
+           const std::string name = req.params[0];
+           const CommandResult result = controller_.call([name](Controller& c) {
+             CommandResult out{c.decide(NodeRepaired{name, "api"}, "repair:" + name), {}};
+             if (!out.outcome.rejection) out.record = api::to_json(*c.runtime().state().node(name));
+             return out;
+           });
+           if (result.outcome.rejection) return reject(*result.outcome.rejection);
+           return reply(200, result.record);
+         }));
+  r.get("/api/dead-letters", [this](const HttpRequest&) {
     json out = json::array();
     for (const auto& p : reader_.dead_letters(1000)) out.push_back(api::to_json(p));
-    reply(res, 200, out);
+    return reply(200, out);
   });
-  s.Post(R"(/api/dead-letters/([^/]+)/retry)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           const std::string id = req.matches[1];
+  r.post("/api/dead-letters/([^/]+)/retry", on_loop([this](const HttpRequest& req) {
+           const std::string id = req.params[0];
            const bool retried = controller_.call(
                [id](Controller& c) { return c.runtime().retry_dead_letter(id, c.now()); });
            if (!retried)
-             return reject(res, {RejectionCode::NotFound, "id", "no dead letter with id " + id});
-           reply(res, 202, {{"retried", id}});
-         });
+             return reject({RejectionCode::NotFound, "id", "no dead letter with id " + id});
+           return reply(202, {{"retried", id}});
+         }));
 }
 
 }  // namespace shepherd

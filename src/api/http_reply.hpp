@@ -1,20 +1,18 @@
 #pragma once
-// JSON answers for the routes of every server (included by .cpp files that use cpp-httplib).
-#include <httplib.h>
-
+// JSON answers for the routes of every server.
 #include <nlohmann/json.hpp>
 
 #include "api/views.hpp"
+#include "net/http_server.hpp"
 
 namespace shepherd::api {
 
-inline void reply(httplib::Response& res, int status, const nlohmann::json& body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
+inline net::HttpResponse reply(int status, const nlohmann::json& body) {
+  return net::HttpResponse::json(status, body);
 }
 
-inline void reject(httplib::Response& res, const Rejection& r) {
-  reply(res, http_status(r), error_json(r));
+inline net::HttpResponse reject(const Rejection& r) {
+  return net::HttpResponse::json(http_status(r), error_json(r));
 }
 
 }  // namespace shepherd::api

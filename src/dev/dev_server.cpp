@@ -1,7 +1,5 @@
 #include "dev/dev_server.hpp"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -71,7 +69,7 @@ Scenario DevServer::dev_scenario() const {
 }
 
 void DevServer::run(double seconds_to_run) {
-  std::jthread http([this] { api_->listen(); });
+  api_->start();
   // Whatever ends the loop (stop(), the duration, a store error), the HTTP side stops with it.
   struct StopHttp {
     HttpApi& api;
@@ -97,7 +95,7 @@ void DevServer::run(double seconds_to_run) {
 // agent_lost|node_crash, "node", "job"?, "code"?, "duration"?}. It runs on the loop like every
 // command.
 void DevServer::fault_route() {
-  api_->server().Post("/api/faults", [this](const httplib::Request& req, httplib::Response& res) {
+  api_->router().post("/api/faults", [this](const net::HttpRequest& req) {
     std::string kind;
     ScenarioEvent e;
     try {
@@ -108,13 +106,13 @@ void DevServer::fault_route() {
       e.exit_code = static_cast<int>(body.integer("code", 0, 255, false).value_or(e.exit_code));
       e.duration = body.seconds("duration", false, false).value_or(e.duration);
     } catch (const api::BadRequest& err) {
-      return api::reject(res, err.rejection);
+      return api::reject(err.rejection);
     }
     auto parsed = parse_event_kind(kind);
     if (!parsed || *parsed == ScenarioEvent::Kind::StopJob)
-      return api::reject(res, {RejectionCode::Invalid, "fault",
-                               "fault must be one of gpu, gpu_persistent, app, exit_code, "
-                               "reboot_hang, diag_hang, agent_lost, node_crash"});
+      return api::reject({RejectionCode::Invalid, "fault",
+                          "fault must be one of gpu, gpu_persistent, app, exit_code, "
+                          "reboot_hang, diag_hang, agent_lost, node_crash"});
     e.kind = *parsed;
     Simulation* sim = sim_.get();
     const std::optional<double> at = sim_->controller().call([sim, e](Controller&) mutable {
@@ -124,8 +122,8 @@ void DevServer::fault_route() {
       sim->inject(e);
       return injected = e.at;
     });
-    if (!at) return api::reject(res, {RejectionCode::NotFound, "node", "no node named " + e.node});
-    api::reply(res, 202, {{"injected", kind}, {"node", e.node}, {"at", *at}});
+    if (!at) return api::reject({RejectionCode::NotFound, "node", "no node named " + e.node});
+    return api::reply(202, {{"injected", kind}, {"node", e.node}, {"at", *at}});
   });
 }
 

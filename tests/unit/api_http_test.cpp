@@ -30,14 +30,13 @@ class HttpApiTest : public ::testing::Test {
     api_ = std::make_unique<HttpApi>(*controller_, store_);
     port_ = api_->bind("127.0.0.1", 0);
     loop_ = std::thread([this] { controller_->run(std::chrono::milliseconds(10)); });
-    http_ = std::thread([this] { api_->listen(); });
+    api_->start();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     for (int i = 0; i < 100 && !client_->Get("/healthz"); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   void TearDown() override {
     api_->stop();
-    http_.join();
     controller_->stop();
     loop_.join();
   }
@@ -49,7 +48,7 @@ class HttpApiTest : public ::testing::Test {
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<HttpApi> api_;
   int port_ = 0;
-  std::thread loop_, http_;
+  std::thread loop_;
   std::unique_ptr<httplib::Client> client_;
 };
 
