@@ -44,7 +44,7 @@ class Fleet {
     for (int i = 0; i < kNodes; ++i)
       send(NodeRegistered{node_name(i), "boot-0",
                           "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256),
-                          "mlx5_0", 8});
+                          "mlx5_0", 8, {}, {}});
     for (int j = 0; j < kJobs; ++j) {
       TaskDefinition def;
       def.name = "llm-pretrain";
@@ -56,15 +56,15 @@ class Fleet {
     }
     for (int j = 0; j < kJobs; ++j) {
       if (stage(j) == Stage::Starting) continue;
-      for (const auto& id : job(j).submitted_task_ids) send(TaskStarted{id});
+      for (const auto& id : job(j).submitted_task_ids) send(TaskStarted{id, {}});
       if (stage(j) == Stage::Running) continue;
-      send(TaskExited{task_id_for(job_id(j), 0, 0), 1, 0});  // the GPU of node index 0 broke
+      send(TaskExited{task_id_for(job_id(j), 0, 0), 1, 0, {}});  // the GPU of node index 0 broke
       if (stage(j) == Stage::DiagPending) continue;
       const std::string node = job(j).assigned_nodes[0];
       const std::string op = snap.node(node)->operation_id;
       send(DiagnosticStarted{node, op});
       if (stage(j) == Stage::DiagRunning) continue;
-      send(DiagnosticFinished{node, op, Verdict::Fail, "gpu 3: memtest fail"});
+      send(DiagnosticFinished{node, op, Verdict::Fail, "gpu 3: memtest fail", {}});
     }
   }
 
@@ -173,26 +173,26 @@ std::vector<Kind> kinds() {
       {"task_started", 450, 250,
        [=, &f](std::mt19937& rng) -> EventBody {
          return TaskStarted{f.job(pick_job(rng, S::Starting))
-                                .submitted_task_ids.at(static_cast<std::size_t>(pick_index(rng)))};
+                                .submitted_task_ids.at(static_cast<std::size_t>(pick_index(rng))), {}};
        }},
       // One task of a running job finishes: task COMPLETE, node held until the job ends.
       {"task_exit_0", 360, 200,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
-             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)), 0, 0};
+             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)), 0, 0, {}};
        }},
       // A GPU fault kills a task: job PENDING_HEALTHCHECK, 7 tasks stopped, diagnostic asked for.
       {"task_exit_1_recovery", 11, 50,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
-             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)), 1, 0};
+             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)), 1, 0, {}};
        }},
       // A task Shepherd stopped for a recovery reports exit 143 (SIGTERM): noted, ignored.
       {"task_exit_143_stopped", 80, 150,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
              task_id_for(Fleet::job_id(pick_job(rng, S::DiagRunning)), 0, pick_index(rng, 1)), 143,
-             15};
+             15, {}};
        }},
       // The node agent starts the diagnostic: node PENDING -> PENDING_HEALTHCHECK.
       {"diagnostic_started", 11, 50,
@@ -205,13 +205,13 @@ std::vector<Kind> kinds() {
        [=, &f](std::mt19937& rng) -> EventBody {
          const std::string node = diag_node(pick_job(rng, S::DiagRunning));
          return DiagnosticFinished{node, f.snap.node(node)->operation_id, Verdict::Fail,
-                                   "gpu 3: Diagnostic/memtest: fail (DCGM error 83)"};
+                                   "gpu 3: Diagnostic/memtest: fail (DCGM error 83)", {}};
        }},
       // The rebooted node registers with a new boot id: AVAILABLE, and the job restarts as
       // attempt 1 on its 8 nodes (8 tasks created, 8 start actions).
       {"node_rebooted_restart", 11, 50,
        [=](std::mt19937& rng) -> EventBody {
-         return NodeRegistered{diag_node(pick_job(rng, S::Rebooting)), "boot-1", "", "", 0};
+         return NodeRegistered{diag_node(pick_job(rng, S::Rebooting)), "boot-1", "", "", 0, {}, {}};
        }},
       // A busy node's agent reconnects with the same boot id: the node record is rewritten.
       {"node_reconnected", 10, 50,
@@ -219,25 +219,25 @@ std::vector<Kind> kinds() {
          return NodeRegistered{fleet()
                                    .job(pick_job(rng, S::Running))
                                    .assigned_nodes.at(static_cast<std::size_t>(pick_index(rng))),
-                               "boot-0", "", "", 8};
+                               "boot-0", "", "", 8, {}, {}};
        }},
       // Duplicates and stale reports, all ignored: a second "running" for a running task ...
       {"stale_task_started", 5, 50,
        [=](std::mt19937& rng) -> EventBody {
          return TaskStarted{
-             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng))};
+             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)), {}};
        }},
       // ... a diagnostic result for an operation that is no longer the node's ...
       {"stale_diagnostic_result", 2, 40,
        [=](std::mt19937& rng) -> EventBody {
          return DiagnosticFinished{diag_node(pick_job(rng, S::Rebooting)), "setup-1/0",
-                                   Verdict::Pass, ""};
+                                   Verdict::Pass, "", {}};
        }},
       // ... an exit of a previous attempt's task that the store no longer has ...
       {"unknown_task_exit", 2, 30,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
-             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 7, pick_index(rng)), 1, 0};
+             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 7, pick_index(rng)), 1, 0, {}};
        }},
       // ... and a timer of an operation that already finished.
       {"stale_timer", 2, 30,

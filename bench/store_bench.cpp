@@ -69,7 +69,7 @@ class StreamGenerator {
       names_.push_back(name);
       emit(NodeRegistered{name, "boot-0",
                           "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256),
-                          "mlx5_0", 8});
+                          "mlx5_0", 8, {}, {}});
     }
     capacity_ = nodes * 9 / 10;  // keep about 90 % of the fleet busy
     fill();
@@ -142,7 +142,7 @@ class StreamGenerator {
           const Task* t = snap_.task(task);
           if (!n.task.empty() || !t || t->status != TaskStatus::InProgress) return;
           n.task = task;
-          emit(TaskStarted{task});
+          emit(TaskStarted{task, {}});
           if (n.broken) return exit_later(node, task, 10'000, 1, 0);
           exit_later(node, task, runtime_[job], 0, 0);
         });
@@ -156,7 +156,7 @@ class StreamGenerator {
         at(now_ + 120'000, [this, node, op] {
           const bool broken = world_[node].broken;
           emit(DiagnosticFinished{node, op, broken ? Verdict::Fail : Verdict::Pass,
-                                  broken ? "gpu 0: Diagnostic/memtest: fail (DCGM error 83)" : ""});
+                                  broken ? "gpu 0: Diagnostic/memtest: fail (DCGM error 83)" : "", {}});
         });
         return;
       }
@@ -165,7 +165,7 @@ class StreamGenerator {
         at(now_ + 300'000, [this, node] {
           SimNode& n = world_[node];
           n.broken = false;
-          emit(NodeRegistered{node, "boot-" + std::to_string(++n.boots), "", "", 0});
+          emit(NodeRegistered{node, "boot-" + std::to_string(++n.boots), "", "", 0, {}, {}});
         });
         return;
       case ActionKind::Notify:
@@ -179,7 +179,7 @@ class StreamGenerator {
       SimNode& n = world_[node];
       if (n.task != task) return;  // already gone (stopped, rebooted)
       n.task.clear();
-      emit(TaskExited{task, code, signal});
+      emit(TaskExited{task, code, signal, {}});
     });
   }
 
@@ -225,7 +225,7 @@ class StreamGenerator {
   void schedule_reconnect() {
     at(now_ + exponential_ms(60), [this] {
       const std::string& name = names_[std::size_t(uniform(0, int(names_.size()) - 1))];
-      emit(NodeRegistered{name, snap_.node(name)->boot_id, "", "", 8});
+      emit(NodeRegistered{name, snap_.node(name)->boot_id, "", "", 8, {}, {}});
       schedule_reconnect();
     });
   }

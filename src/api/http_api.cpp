@@ -82,7 +82,11 @@ HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
           r.headers.emplace_back("WWW-Authenticate", "Bearer");
           return r;
         },
-        {"/healthz"});
+        [&] {
+          std::vector<std::string> open{"/healthz"};
+          open.insert(open.end(), options.open_paths.begin(), options.open_paths.end());
+          return open;
+        }());
   }
   routes();
   http_ = std::make_unique<net::HttpServer>(router_, options.http, options.tls);
@@ -138,6 +142,14 @@ void HttpApi::routes() {
     for (int a = 0; a <= job->retry; ++a)
       for (const Task* t : st.tasks_of(job->id, a)) out["tasks"].push_back(api::to_json(*t));
     return reply(200, out);
+  });
+  r.get("/api/tasks/([^/]+)", [this](const HttpRequest& req) {
+    Snapshot st;
+    reader_.load(st);
+    const Task* task = st.task(req.params[0]);
+    if (!task)
+      return reject({RejectionCode::NotFound, "task_id", "no task named " + req.params[0]});
+    return reply(200, api::to_json(*task));
   });
   r.get("/api/nodes/([^/]+)", [this](const HttpRequest& req) {
     Snapshot st;

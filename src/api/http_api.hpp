@@ -1,6 +1,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "controller/controller.hpp"
 #include "net/http_server.hpp"
@@ -14,6 +15,9 @@ struct HttpApiOptions {
   // Every route but GET /healthz asks for "Authorization: Bearer <admin_token>"; "" leaves the API
   // open (shepherd dev on loopback, which says so when it starts).
   std::string admin_token;
+  // Routes besides GET /healthz that the admin token does not guard, because they check a
+  // credential of their own (an agent's enrolment with the bootstrap token).
+  std::vector<std::string> open_paths;
 };
 
 // The HTTP API of every Shepherd server: reads go to the store through `reader` (give it a

@@ -35,13 +35,28 @@ json to_json(const Task& t) {
 }
 
 json to_json(const Node& n) {
-  return {{"name", n.name},           {"status", to_string(n.status)},
-          {"job_id", n.job_id},       {"ip", n.ip},
-          {"ibdev", n.ibdev},         {"gpus", n.gpus},
-          {"boot_id", n.boot_id},     {"last_verdict", to_string(n.last_verdict)},
-          {"node_type", n.node_type}, {"gpu_type", n.gpu_type},
-          {"node_pool", n.node_pool}, {"locked", n.locked},
-          {"reason", n.reason},       {"updated_at", n.updated_at}};
+  json out = {{"name", n.name},
+              {"status", to_string(n.status)},
+              {"job_id", n.job_id},
+              {"ip", n.ip},
+              {"ibdev", n.ibdev},
+              {"gpus", n.gpus},
+              {"boot_id", n.boot_id},
+              {"last_verdict", to_string(n.last_verdict)},
+              {"last_diagnostic", nullptr},
+              {"node_type", n.node_type},
+              {"gpu_type", n.gpu_type},
+              {"driver_version", n.driver_version},
+              {"node_pool", n.node_pool},
+              {"locked", n.locked},
+              {"reason", n.reason},
+              {"updated_at", n.updated_at}};
+  // Kept as the agent's parsed report; shown as JSON, or null when none (or unreadable).
+  if (!n.last_diagnostic.empty()) {
+    json report = json::parse(n.last_diagnostic, nullptr, false);
+    if (!report.is_discarded()) out["last_diagnostic"] = std::move(report);
+  }
+  return out;
 }
 
 json error_json(std::string_view code, const std::string& field, const std::string& message) {

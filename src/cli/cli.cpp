@@ -19,6 +19,8 @@ int run(int argc, char** argv) {
   int code = 0;
   add_sim_commands(app, code);
   add_dev_command(app, code);
+  add_server_command(app, code);
+  add_agent_command(app, code);
   // CLI11 answers `--help` before it checks the words before it, so `shepherd nosuch --help` would
   // print the top-level help and exit 0: an unknown command is refused first.
   if (argc > 1 && argv[1][0] != '-') {

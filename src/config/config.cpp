@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "common/private_file.hpp"
 #include "config/fields.hpp"
 
 extern char** environ;  // POSIX: the process environment
@@ -64,33 +65,13 @@ void apply_env(Config& c, const Env& env) {
 }
 
 // Reads the webhook URL from a file only its owner can access: a URL readable by other users
-// would hand them the token. open+fstat checks the file actually read, not one swapped in later.
+// would hand them the token.
 std::string read_secret_file(const std::string& path, const std::string& where) {
-  auto fail = [&](const std::string& reason) { return ConfigError(where + ": " + reason); };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw fail("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw fail(path + " is not a regular file");
+  try {
+    return shepherd::read_secret_file(path);
+  } catch (const std::runtime_error& e) {
+    throw ConfigError(where + ": " + e.what());
   }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    throw fail(path + " holds a secret but is accessible by group or others (mode " + mode +
-               "); run chmod 600 " + path);
-  }
-  std::string content;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) content.append(buf, static_cast<size_t>(n));
-  const bool read_failed = n < 0;
-  ::close(fd);
-  if (read_failed) throw fail("cannot read " + path);
-  content = trim(content);  // editors and `echo` add a final newline
-  if (content.empty()) throw fail(path + " is empty");
-  return content;
 }
 
 // The environment beats the YAML file, as for every other key. The URL and a URL file in the

@@ -64,6 +64,17 @@ void Controller::post(Event event) {
   wake_.notify_all();
 }
 
+void Controller::post(Event event, std::function<void()> on_committed) {
+  event.at = clock_.now();
+  {
+    std::lock_guard lock(mu_);
+    posted_.push_back(std::move(event));
+    if (on_committed) committed_callbacks_.push_back(std::move(on_committed));
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
 void Controller::post(EventBody body, std::string_view what) {
   post(Event{make_key(what), clock_.now(), std::move(body)});
 }
@@ -93,13 +104,15 @@ Outcome Controller::decide(EventBody body, std::string_view what) {
 
 // Moves what other threads handed in onto the loop: commands run, events queued. True if there was
 // anything.
-bool Controller::take_inbox() {
+bool Controller::take_inbox(std::vector<std::function<void()>>& committed) {
   std::vector<Event> events;
   std::vector<std::function<void()>> commands;
   std::vector<Liveness> liveness;
   {
     std::lock_guard lock(mu_);
     events.swap(posted_);
+    for (auto& f : committed_callbacks_) committed.push_back(std::move(f));
+    committed_callbacks_.clear();
     commands.swap(commands_);
     liveness.swap(liveness_);
     woken_ = false;
@@ -117,7 +130,8 @@ bool Controller::take_inbox() {
 void Controller::settle() {
   for (int round = 0; round < 1000; ++round) {
     const TimeMs now = clock_.now();
-    bool busy = take_inbox();
+    std::vector<std::function<void()>> committed;
+    bool busy = take_inbox(committed);
     for (const auto& node : heartbeats_.lost(now)) {
       runtime_.enqueue(Event{make_key("lost:" + node), now, NodeLost{node}});
       busy = true;
@@ -128,6 +142,7 @@ void Controller::settle() {
       if (options_.after_commit) options_.after_commit();
       busy = true;
     }
+    for (auto& f : committed) f();  // every event taken in above is committed now
     if (runtime_.unwritten_acks() > 0 && runtime_.queued() == 0) runtime_.flush();
     if (runtime_.dispatch(now, options_.batch_limit) > 0) busy = true;
     if (!busy && runtime_.queued() == 0) return;

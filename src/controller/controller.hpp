@@ -48,6 +48,10 @@ class Controller {
 
   // An event from a source with its own idempotency key (an agent's report id).
   void post(Event event);
+  // The same, and `on_committed` runs (on the loop's thread) once the event is decided and
+  // committed, or recognised as a duplicate: an agent forgets a report only then. It does not run
+  // if the commit fails; the source sends the report again.
+  void post(Event event, std::function<void()> on_committed);
   // An event whose key is made up here, unique across restarts: "c<incarnation>.<n>:<what>".
   void post(EventBody body, std::string_view what = "");
   // Liveness, from the agents' gateway or the simulated nodes.
@@ -84,7 +88,7 @@ class Controller {
   TimeMs now() const { return clock_.now(); }
 
  private:
-  bool take_inbox();
+  bool take_inbox(std::vector<std::function<void()>>& committed);
 
   Store& store_;
   const Clock& clock_;
@@ -97,6 +101,7 @@ class Controller {
   std::condition_variable wake_;
   bool woken_ = false, stopping_ = false;
   std::vector<Event> posted_;
+  std::vector<std::function<void()>> committed_callbacks_;  // of posted_'s events
   std::vector<std::function<void()>> commands_;
   struct Liveness {
     enum { Connected, Disconnected, Heard } kind;

@@ -75,6 +75,7 @@ std::string_view event_kind(const EventBody& body) {
     std::string_view operator()(const OperationTimedOut&) const { return "operation_timed_out"; }
     std::string_view operator()(const NodeRepaired&) const { return "node_repaired"; }
     std::string_view operator()(const ActionFailed&) const { return "action_failed"; }
+    std::string_view operator()(const XidReported&) const { return "xid_reported"; }
   };
   return std::visit(Names{}, body);
 }

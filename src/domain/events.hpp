@@ -21,14 +21,18 @@ struct JobStopRequested {
   std::string requested_by;
 };
 
+// `node` is who reported it ("" from a source that cannot be wrong about it, the simulator): an
+// agent's report about a task that is not its node's is ignored.
 struct TaskStarted {
   std::string task_id;
+  std::string node;
 };
 
 struct TaskExited {
   std::string task_id;
   int exit_code = 0;
   int signal = 0;  // the signal that ended the process, 0 if it exited
+  std::string node;
 };
 
 struct DiagnosticStarted {
@@ -41,6 +45,7 @@ struct DiagnosticFinished {
   std::string operation_id;
   Verdict verdict = Verdict::Inconclusive;
   std::string detail;  // e.g. "gpu 3: Diagnostic/memtest: fail (DCGM error 83)"
+  std::string report;  // the parsed report, JSON text (per GPU and test); "" if none
 };
 
 // A node agent (re)registers. A boot id other than the last one proves the node rebooted.
@@ -50,6 +55,8 @@ struct NodeRegistered {
   std::string ip;
   std::string ibdev;
   int gpus = 0;
+  std::string gpu_type;        // "" : not reported (the simulator)
+  std::string driver_version;  // "" : not reported
 };
 
 // Heartbeats stopped for longer than the policy's heartbeat_timeout.
@@ -80,9 +87,20 @@ struct ActionFailed {
   std::string error;
 };
 
+// The kernel logged an NVIDIA Xid on the node (its agent follows the kernel log), classified by
+// the Xid catalogue. A reboot- or reset-class Xid under a running task starts the job's recovery
+// at once: the task would crash or hang on that GPU anyway.
+struct XidReported {
+  std::string node;
+  int xid = 0;
+  std::string pci;     // the GPU's PCI address
+  std::string action;  // the catalogue's resolution: RESTART_BM, RESET_GPU, RESTART_APP, ...
+  std::string message;
+};
+
 using EventBody = std::variant<JobSubmitted, JobStopRequested, TaskStarted, TaskExited,
                                DiagnosticStarted, DiagnosticFinished, NodeRegistered, NodeLost,
-                               OperationTimedOut, NodeRepaired, ActionFailed>;
+                               OperationTimedOut, NodeRepaired, ActionFailed, XidReported>;
 
 struct Event {
   std::string key;  // idempotency key: a second event with the same key is recorded and ignored

@@ -21,11 +21,12 @@ constexpr EnumNames<OtherExitCodes, 2> kOtherExitCodeNames{{
     {OtherExitCodes::Ignore, "ignore"},
 }};
 
-constexpr EnumNames<RecoveryCause, 4> kRecoveryCauseNames{{
+constexpr EnumNames<RecoveryCause, 5> kRecoveryCauseNames{{
     {RecoveryCause::None, ""},
     {RecoveryCause::TaskFailed, "task_failed"},
     {RecoveryCause::NodeLost, "node_lost"},
     {RecoveryCause::NodeCrashed, "node_crashed"},
+    {RecoveryCause::GpuError, "gpu_error"},
 }};
 
 std::string number_text(double v) {
@@ -81,14 +82,16 @@ bool same_inventory(const Node& a, const Node& b) {
   return a.instance_ref == b.instance_ref && a.cluster_name == b.cluster_name && a.ip == b.ip &&
          a.ibdev == b.ibdev && a.gpus == b.gpus && a.node_type == b.node_type &&
          a.gpu_type == b.gpu_type && a.node_pool == b.node_pool && a.locked == b.locked &&
-         a.registered_at == b.registered_at && a.created_at == b.created_at;
+         a.registered_at == b.registered_at && a.driver_version == b.driver_version &&
+         a.created_at == b.created_at;
 }
 
 bool same_health(const Node& a, const Node& b) {
   return a.instance_id == b.instance_id && a.status == b.status && a.boot_id == b.boot_id &&
          a.job_id == b.job_id && a.operation_id == b.operation_id &&
          a.deadline_at == b.deadline_at && a.needs_diagnostic == b.needs_diagnostic &&
-         a.last_verdict == b.last_verdict && a.reason == b.reason && a.updated_at == b.updated_at;
+         a.last_verdict == b.last_verdict && a.last_diagnostic == b.last_diagnostic &&
+         a.reason == b.reason && a.updated_at == b.updated_at;
 }
 
 bool valid_id(std::string_view id) {

@@ -31,6 +31,7 @@ enum class RecoveryCause {
   TaskFailed,   // "task_failed": a task exited or was killed on its own, or did not start
   NodeLost,     // "node_lost": its node lost its heartbeat under a running task
   NodeCrashed,  // "node_crashed": its node rebooted by itself (a new boot id) under a task
+  GpuError,     // "gpu_error": its node's kernel logged a reboot- or reset-class Xid under a task
 };
 std::string_view to_string(RecoveryCause c);
 std::optional<RecoveryCause> parse_recovery_cause(std::string_view s);
@@ -103,6 +104,7 @@ struct Node {
   std::string node_pool;     // seed 004 node_pool_id ("" outside any pool)
   bool locked = false;       // seed 004 is_locked: no new job is placed on it
   TimeMs registered_at = 0;  // seed 004 registered_at
+  std::string driver_version;  // the NVIDIA driver's, as the agent reported it
   TimeMs created_at = 0;
   std::int64_t inventory_version = 0;
   // Health, versioned by version.
@@ -114,6 +116,8 @@ struct Node {
   TimeMs deadline_at = 0;                     // when the operation in flight times out (0: none)
   bool needs_diagnostic = false;              // lost while running a task: diagnose when it returns
   Verdict last_verdict = Verdict::None;
+  // The last diagnostic's parsed report (JSON text, health::DiagReport::to_json; "" if none).
+  std::string last_diagnostic;
   std::string reason;
   TimeMs updated_at = 0;
   std::int64_t version = 0;

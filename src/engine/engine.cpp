@@ -94,6 +94,8 @@ class Rules {
   void operator()(const TaskStarted& e) {
     const Task* t = b_.task(e.task_id);
     if (!t) return b_.ignore("unknown task " + e.task_id);
+    if (!e.node.empty() && e.node != t->node_name)
+      return b_.ignore(e.node + " reported task " + t->id + ", which runs on " + t->node_name);
     if (t->status != TaskStatus::InProgress)
       return b_.ignore("task " + t->id + " is already " + std::string(to_string(t->status)));
     if (t->started) return b_.ignore("task " + t->id + " already reported running");
@@ -121,6 +123,8 @@ class Rules {
   void operator()(const TaskExited& e) {
     const Task* t = b_.task(e.task_id);
     if (!t) return b_.ignore("unknown task " + e.task_id);
+    if (!e.node.empty() && e.node != t->node_name)
+      return b_.ignore(e.node + " reported task " + t->id + ", which runs on " + t->node_name);
     const Task& task = *t;  // the snapshot's: later edits go to the builder's copy
     const Job* job = b_.job(task.job_id);
     if (!job) return b_.ignore("task " + task.id + " belongs to no known job");
@@ -155,6 +159,7 @@ class Rules {
     if (n->status == NodeStatus::Pending)  // its start report is late or lost: it evidently ran
       b_.set_node_status(e.node, NodeStatus::PendingHealthcheck,
                          "diagnostic ran (its start report had not arrived)");
+    b_.edit_node(e.node).last_diagnostic = e.report;
     record_verdict(e.node, e.verdict, e.detail);
   }
 
@@ -166,6 +171,8 @@ class Rules {
     if (!e.ip.empty()) node.ip = e.ip;
     if (!e.ibdev.empty()) node.ibdev = e.ibdev;
     if (e.gpus > 0) node.gpus = e.gpus;
+    if (!e.gpu_type.empty()) node.gpu_type = e.gpu_type;
+    if (!e.driver_version.empty()) node.driver_version = e.driver_version;
     const bool rebooted = !e.boot_id.empty() && e.boot_id != n.boot_id;
     if (!e.boot_id.empty()) node.boot_id = e.boot_id, node.instance_id = e.boot_id;
     switch (n.status) {
@@ -312,6 +319,30 @@ class Rules {
               std::string(to_string(n.status)));
   }
 
+  // Only the classes a restart of the application cannot cure act at once; the others (RESTART_APP,
+  // IGNORE, CONTACT_SUPPORT for an Xid the catalogue does not know) are recorded and the task's own
+  // exit, if it comes, decides.
+  void operator()(const XidReported& e) {
+    const Node* found = b_.node(e.node);
+    if (!found) return b_.ignore("Xid from unknown node " + e.node);
+    const Node& n = *found;
+    const std::string what = "Xid " + std::to_string(e.xid) +
+                             (e.pci.empty() ? "" : " on " + e.pci) + " (" + e.action + ")";
+    const bool needs_node_cure = e.action == "RESTART_BM" || e.action == "RESET_GPU";
+    const Job* job = b_.job(n.job_id);
+    if (!needs_node_cure || !live(job) || n.status != NodeStatus::InProgress) {
+      b_.edit_node(e.node).reason = what + ": recorded";
+      return b_.ignore(e.node + ": " + what + ": no recovery started");
+    }
+    for (const Task* t : b_.tasks_of(*job)) {
+      if (t->node_name != n.name || t->status != TaskStatus::InProgress) continue;
+      const std::string why = "node " + n.name + " logged " + what + " under task " + t->id;
+      // begin_recovery stops the job's running tasks, this one too: it still holds the GPU.
+      return rules::begin_recovery(c_, job->id, n.name, why, RecoveryCause::GpuError);
+    }
+    b_.edit_node(e.node).reason = what + ": recorded";
+  }
+
  private:
   void register_new(const NodeRegistered& e) {
     if (!valid_id(e.node))
@@ -322,6 +353,8 @@ class Rules {
     n.ip = e.ip;
     n.ibdev = e.ibdev;
     n.gpus = e.gpus;
+    n.gpu_type = e.gpu_type;
+    n.driver_version = e.driver_version;
     n.boot_id = e.boot_id;
     n.instance_id = e.boot_id;
     n.instance_ref = "shepherd:" + cluster_ + ":node/" + e.node;

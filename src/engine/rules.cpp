@@ -49,6 +49,7 @@ class StartPayloads {
     env["SHEPHERD_ATTEMPT"] = std::to_string(job.retry);
     env["NNODES"] = std::to_string(job.num_nodes);
     if (first && !first->ip.empty()) env["MASTER_ADDR"] = first->ip;
+    if (!env.contains("MASTER_PORT")) env["MASTER_PORT"] = "29500";  // torchrun's default
     env.erase("NODE_RANK");  // set per task below, over anything the job's definition says
     env.erase("SHEPHERD_NODE_INDEX");
     env_ = env.dump();
@@ -273,7 +274,8 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
   }
   const bool retry_left = job.retry < c.policy.max_retries;
   const bool node_cause = job.recovery_cause == RecoveryCause::NodeLost ||
-                          job.recovery_cause == RecoveryCause::NodeCrashed;
+                          job.recovery_cause == RecoveryCause::NodeCrashed ||
+                          job.recovery_cause == RecoveryCause::GpuError;
   if (faulty.empty() && node_cause && retry_left) {
     // The node came back healthy: the job died of the node's absence or crash, not of its code.
     c.b.set_job_status(job_id, JobStatus::PendingRestart,

@@ -226,7 +226,7 @@ void Simulation::register_node(const std::string& name, bool at_once) {
   SimNode& n = nodes_[name];
   controller_->node_connected(name);
   NodeRegistered registered{name, fmt::format("{}-boot-{}", report_prefix_, n.boots), "", "",
-                            scenario_.cluster.gpus_per_node};
+                            scenario_.cluster.gpus_per_node, "", ""};
   if (at_once) return deliver_report(Event{report_key(name, n), now_, std::move(registered)});
   report_event(name, std::move(registered));
 }
@@ -278,7 +278,7 @@ void Simulation::task_exits(const std::string& node, const std::string& task_id,
       running_since_.erase(since);
     }
   }
-  report_event(node, TaskExited{task_id, code, signal});
+  report_event(node, TaskExited{task_id, code, signal, node});
 }
 
 double Simulation::remaining_work(const std::string& job_id) const {
@@ -423,7 +423,7 @@ void Simulation::start_task(const Action& a) {
     n.task_id = task;
     if (!running_since_.count(job)) running_since_[job] = now_;
     if (!first_start_.count(job)) first_start_[job] = now_;
-    report_event(node, TaskStarted{task});
+    report_event(node, TaskStarted{task, node});
     if (n.gpu_broken) {
       at(now_ + kFaultExitDelay, [this, node, task] { task_exits(node, task, 1, 0); });
       return;
@@ -440,7 +440,7 @@ void Simulation::diagnose(const Action& a) {
   at(now_ + seconds(scenario_.cluster.diag_seconds), [this, node, op] {
     const bool broken = nodes_[node].gpu_broken;
     report_event(node, DiagnosticFinished{node, op, broken ? Verdict::Fail : Verdict::Pass,
-                                          broken ? "gpu 0: memtest fail (simulated)" : ""});
+                                          broken ? "gpu 0: memtest fail (simulated)" : "", {}});
   });
 }
 

@@ -118,7 +118,8 @@ const Columns& node_columns() {
   static const Columns cols = split(
       "name, instance_id, instance_ref, cluster_name, status, ip, ibdev, gpus, boot_id, job_id, "
       "operation_id, deadline_at, needs_diagnostic, last_verdict, reason, created_at, updated_at, "
-      "node_type, gpu_type, node_pool, locked, registered_at, inventory_version");
+      "node_type, gpu_type, node_pool, locked, registered_at, driver_version, last_diagnostic, "
+      "inventory_version");
   return cols;
 }
 
@@ -275,6 +276,8 @@ Node read_node(const SQLite::Statement& s) {
   n.node_pool = r.text();
   n.locked = r.flag();
   n.registered_at = r.i64();
+  n.driver_version = r.text();
+  n.last_diagnostic = r.text();
   n.inventory_version = r.i64();
   n.version = r.i64();
   return n;

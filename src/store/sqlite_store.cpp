@@ -84,14 +84,14 @@ struct SqliteStore::Statements {
                            "UPDATE nodes SET instance_id = ?2, status = ?3, boot_id = ?4, "
                            "job_id = ?5, operation_id = ?6, deadline_at = ?7, "
                            "needs_diagnostic = ?8, last_verdict = ?9, reason = ?10, "
-                           "updated_at = ?11, version = version + ?12 "
-                           "WHERE name = ?1 AND version = ?13"),
+                           "updated_at = ?11, last_diagnostic = ?12, version = version + ?13 "
+                           "WHERE name = ?1 AND version = ?14"),
         update_node_inventory(db,
                               "UPDATE nodes SET instance_ref = ?2, cluster_name = ?3, ip = ?4, "
                               "ibdev = ?5, gpus = ?6, node_type = ?7, gpu_type = ?8, "
                               "node_pool = ?9, locked = ?10, registered_at = ?11, "
-                              "inventory_version = inventory_version + ?12 "
-                              "WHERE name = ?1 AND inventory_version = ?13"),
+                              "driver_version = ?12, inventory_version = inventory_version + ?13 "
+                              "WHERE name = ?1 AND inventory_version = ?14"),
         insert_event(db, "INSERT INTO events (key, kind, at) VALUES (?1, ?2, ?3)"),
         count_duplicate(db, "UPDATE events SET duplicates = duplicates + 1 WHERE key = ?1"),
         insert_transition(db, insert_rows_sql(kInsertTransition, kTransitionColumns, 1)),
@@ -404,7 +404,7 @@ void SqliteStore::write_node(const Entry& e) {
           to_string(n.status), n.ip, n.ibdev, n.gpus, n.boot_id, n.job_id, n.operation_id,
           n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict), n.reason, n.created_at,
           n.updated_at, n.node_type, n.gpu_type, n.node_pool, n.locked, n.registered_at,
-          std::max<std::int64_t>(1, e.inventory.changes),
+          n.driver_version, n.last_diagnostic, std::max<std::int64_t>(1, e.inventory.changes),
           std::max<std::int64_t>(1, e.health.changes));
     } catch (const SQLite::Exception& ex) {
       if (is_primary_key_clash(ex))
@@ -416,11 +416,12 @@ void SqliteStore::write_node(const Entry& e) {
   if (e.health.changed &&
       run(st_->update_node_health, n.name, n.instance_id, to_string(n.status), n.boot_id, n.job_id,
           n.operation_id, n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict), n.reason,
-          n.updated_at, e.health.changes, e.health.read_version) == 0)
+          n.updated_at, n.last_diagnostic, e.health.changes, e.health.read_version) == 0)
     conflict("node", n.name, e.health.read_version);
   if (e.inventory.changed &&
       run(st_->update_node_inventory, n.name, n.instance_ref, n.cluster_name, n.ip, n.ibdev, n.gpus,
-          n.node_type, n.gpu_type, n.node_pool, n.locked, n.registered_at, e.inventory.changes,
+          n.node_type, n.gpu_type, n.node_pool, n.locked, n.registered_at, n.driver_version,
+          e.inventory.changes,
           e.inventory.read_version) == 0)
     throw VersionConflict("node " + n.name + "'s inventory changed since version " +
                           std::to_string(e.inventory.read_version) + " (another writer)");

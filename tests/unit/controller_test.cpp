@@ -94,7 +94,7 @@ class ControllerTest : public ::testing::Test {
     for (const char* n : {"node-1", "node-2"}) {
       controller_->node_connected(n);
       controller_->post(
-          Event{std::string("reg-") + n, clock_.now(), NodeRegistered{n, "boot-a", "", "", 8}});
+          Event{std::string("reg-") + n, clock_.now(), NodeRegistered{n, "boot-a", "", "", 8, {}, {}}});
     }
     controller_->settle();
   }

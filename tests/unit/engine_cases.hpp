@@ -104,9 +104,9 @@ inline void rule6_rebooted_node_restarts_job_same_indices(EngineHarness& h) {
   EXPECT_EQ(payload["node_index"], 1);
   EXPECT_EQ(payload["node_count"], 2);
   EXPECT_EQ(payload["attempt"], 1);
-  h.send(TaskStarted{"j.1.0"});
+  h.send(TaskStarted{"j.1.0", {}});
   EXPECT_EQ(h.job_status("j"), J::Restarting);  // not until every task runs
-  h.send(TaskStarted{"j.1.1"});
+  h.send(TaskStarted{"j.1.1", {}});
   EXPECT_EQ(h.job_status("j"), J::InProgress);
   EXPECT_EQ(h.node_status("node-1"), N::InProgress);
   EXPECT_EQ(h.node_status("node-2"), N::InProgress);
@@ -155,7 +155,7 @@ inline void diagnostic_timeout_is_inconclusive_and_reboots(EngineHarness& h) {
   EXPECT_EQ(h.job_status("j"), J::PendingRestart);
   EXPECT_EQ(h.node_status("node-1"), N::Rebooting);
   // The hung diagnostic's late answer is stale.
-  Decision late = h.send(DiagnosticFinished{"node-1", diag_op, Verdict::Pass, ""});
+  Decision late = h.send(DiagnosticFinished{"node-1", diag_op, Verdict::Pass, "", {}});
   EXPECT_FALSE(late.changes_state());
   EXPECT_EQ(h.node_status("node-1"), N::Rebooting);
 }
@@ -238,10 +238,10 @@ inline void duplicate_event_changes_nothing(EngineHarness& h) {
   h.run("j", {"node-1", "node-2"});
   h.exit("j", 0, 1);
   const auto actions = h.actions.size();
-  Decision again = h.send(TaskExited{"j.0.0", 1, 0});
+  Decision again = h.send(TaskExited{"j.0.0", 1, 0, {}});
   EXPECT_FALSE(again.changes_state());
   EXPECT_EQ(h.actions.size(), actions);
-  Decision start_again = h.send(TaskStarted{"j.0.1"});
+  Decision start_again = h.send(TaskStarted{"j.0.1", {}});
   EXPECT_FALSE(start_again.changes_state());
 }
 
@@ -255,12 +255,12 @@ inline void stale_task_event_after_restart_is_ignored(EngineHarness& h) {
   h.start_all("k");
   ASSERT_EQ(h.job_status("k"), J::InProgress);
   // A late report of attempt 0 must not touch attempt 1.
-  Decision stale = h.send(TaskExited{"k.0.1", 1, 0});
+  Decision stale = h.send(TaskExited{"k.0.1", 1, 0, {}});
   EXPECT_TRUE(stale.transitions.empty());  // only the old task's exit code is recorded
   EXPECT_TRUE(stale.actions.empty());
   EXPECT_EQ(h.job_status("k"), J::InProgress);
   EXPECT_EQ(h.task("k", 1).status, T::InProgress);
-  EXPECT_FALSE(h.send(TaskStarted{"k.0.0"}).changes_state());
+  EXPECT_FALSE(h.send(TaskStarted{"k.0.0", {}}).changes_state());
 }
 
 inline void two_tasks_failing_at_once_one_recovery(EngineHarness& h) {
@@ -288,7 +288,7 @@ inline void failure_while_restarting_uses_no_second_retry(EngineHarness& h) {
   rule4_gpu_fault_with_retry_left_reboots(h);
   h.rebooted("node-1");
   ASSERT_EQ(h.job_status("j"), J::Restarting);
-  h.send(TaskStarted{"j.1.0"});
+  h.send(TaskStarted{"j.1.0", {}});
   h.exit("j", 0, 1);  // fails before the job is running again
   EXPECT_EQ(h.job_status("j"), J::PendingHealthcheck);
   EXPECT_EQ(h.task("j", 1).status, T::Terminated);  // the peer that was starting is stopped
@@ -363,7 +363,7 @@ inline void node_lost_during_diagnosis_is_diagnosed_again_on_return(EngineHarnes
 inline void task_that_never_starts_times_out_and_is_recovered(EngineHarness& h) {
   h.add_nodes(2);
   h.submit("j", {"node-1", "node-2"});
-  h.send(TaskStarted{"j.0.0"});
+  h.send(TaskStarted{"j.0.0", {}});
   EXPECT_EQ(h.node("node-1").deadline_at, 0);  // started: no deadline left
   h.now += seconds(600);
   h.timeout("node-2");
@@ -443,7 +443,7 @@ inline void operator_marks_free_node_failed_path(EngineHarness& h) {
 inline void restarted_tasks_can_finish_before_all_report_running(EngineHarness& h) {
   rule4_gpu_fault_with_retry_left_reboots(h);
   h.rebooted("node-1");
-  h.send(TaskStarted{"j.1.0"});
+  h.send(TaskStarted{"j.1.0", {}});
   h.exit("j", 0, 0);
   h.exit("j", 1, 0);  // its start report never came
   EXPECT_EQ(h.job_status("j"), J::Complete);
@@ -462,11 +462,11 @@ inline void verdict_before_start_report(EngineHarness& h) {
   h.add_nodes(4);
   h.run("a", {"node-1"});
   h.exit("a", 0, 1);
-  h.send(DiagnosticFinished{"node-1", h.op("node-1"), Verdict::Fail, ""});
+  h.send(DiagnosticFinished{"node-1", h.op("node-1"), Verdict::Fail, "", {}});
   EXPECT_EQ(h.node_status("node-1"), N::Rebooting);
   h.run("b", {"node-2"});
   h.exit("b", 0, 1);
-  h.send(DiagnosticFinished{"node-2", h.op("node-2"), Verdict::Pass, ""});
+  h.send(DiagnosticFinished{"node-2", h.op("node-2"), Verdict::Pass, "", {}});
   EXPECT_EQ(h.node_status("node-2"), N::Available);
   // A diagnostic that never reports at all times out from PENDING: inconclusive, a fault.
   h.run("c", {"node-3"});

@@ -19,10 +19,10 @@ TEST(EngineDefects, LostNodeVerdictBeforeStartReportRestartsJob) {
   h.add_nodes(2);
   h.run("j", {"node-1", "node-2"});
   h.send(NodeLost{"node-2"});
-  h.send(NodeRegistered{"node-2", "boot-a", "", "", 0});  // back, same boot: diagnosed
+  h.send(NodeRegistered{"node-2", "boot-a", "", "", 0, {}, {}});  // back, same boot: diagnosed
   ASSERT_EQ(h.node_status("node-2"), N::Pending);
   const std::string op = h.op("node-2");
-  h.send(DiagnosticFinished{"node-2", op, Verdict::Pass, ""});  // no DiagnosticStarted first
+  h.send(DiagnosticFinished{"node-2", op, Verdict::Pass, "", {}});  // no DiagnosticStarted first
   EXPECT_EQ(h.job_status("j"), J::Restarting);
   EXPECT_EQ(h.job("j").retry, 1);
   EXPECT_EQ(h.node_status("node-2"), N::Assigned);
@@ -96,7 +96,7 @@ TEST(EngineDefects, LostNodeWithCompletedTaskDoesNotFailJob) {
   h.exit("j", 1, 0);
   EXPECT_EQ(h.job_status("j"), J::Complete);
   EXPECT_EQ(h.node("node-1").job_id, "");
-  h.send(NodeRegistered{"node-1", "boot-a", "", "", 0});
+  h.send(NodeRegistered{"node-1", "boot-a", "", "", 0, {}, {}});
   EXPECT_EQ(h.node_status("node-1"), N::Available);  // it was never in doubt
 }
 
@@ -130,7 +130,7 @@ TEST(EngineDefects, LostCompletedNodeGetsDeadlineWhenRecoveryBegins) {
   h.diag("node-2", Verdict::Fail);
   h.rebooted("node-2");
   EXPECT_EQ(h.job_status("j"), J::PendingRestart);  // waits for node-1
-  h.send(NodeRegistered{"node-1", "boot-a", "", "", 0});
+  h.send(NodeRegistered{"node-1", "boot-a", "", "", 0, {}, {}});
   EXPECT_EQ(h.job_status("j"), J::Restarting);
 }
 
@@ -171,7 +171,7 @@ TEST(EngineDefects, NodeInDoubtIsNotReturnedToServiceWithoutVerdict) {
   h.send(NodeLost{"node-1"});
   EXPECT_EQ(h.node_status("node-1"), N::Unknown);
   EXPECT_TRUE(h.node("node-1").needs_diagnostic);
-  h.send(NodeRegistered{"node-1", "boot-a", "", "", 0});
+  h.send(NodeRegistered{"node-1", "boot-a", "", "", 0, {}, {}});
   EXPECT_EQ(h.node_status("node-1"), N::Pending);  // diagnosed again, not AVAILABLE
   h.diag("node-1", Verdict::Fail);
   EXPECT_EQ(h.node_status("node-1"), N::Failed);

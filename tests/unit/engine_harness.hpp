@@ -33,7 +33,7 @@ class EngineHarness {
   void add_nodes(int count) {
     for (int i = 1; i <= count; ++i)
       send(NodeRegistered{"node-" + std::to_string(i), "boot-a", "10.0.0." + std::to_string(i),
-                          "mlx5_0", 8});
+                          "mlx5_0", 8, {}, {}});
   }
   Decision submit(const std::string& job, std::vector<std::string> nodes) {
     TaskDefinition def;
@@ -47,18 +47,18 @@ class EngineHarness {
     start_all(job);
   }
   void start_all(const std::string& job) {
-    for (const auto& id : this->job(job).submitted_task_ids) send(TaskStarted{id});
+    for (const auto& id : this->job(job).submitted_task_ids) send(TaskStarted{id, {}});
   }
   Decision exit(const std::string& job, int index, int code, int signal = 0) {
-    return send(TaskExited{task(job, index).id, code, signal});
+    return send(TaskExited{task(job, index).id, code, signal, {}});
   }
   std::string op(const std::string& node) { return this->node(node).operation_id; }
   Decision diag(const std::string& node, Verdict v) {
     send(DiagnosticStarted{node, op(node)});
-    return send(DiagnosticFinished{node, op(node), v, "test"});
+    return send(DiagnosticFinished{node, op(node), v, "test", {}});
   }
   Decision rebooted(const std::string& node, const std::string& boot = "boot-b") {
-    return send(NodeRegistered{node, boot, "", "", 0});
+    return send(NodeRegistered{node, boot, "", "", 0, {}, {}});
   }
   Decision timeout(const std::string& node) { return send(OperationTimedOut{node, op(node)}); }
 

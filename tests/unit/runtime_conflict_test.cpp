@@ -69,7 +69,7 @@ class ConflictTest : public ::testing::Test {
  protected:
   ConflictTest() : runtime_(store_, driver_, notifier_, Engine(Policy{})) { runtime_.start(); }
   Event registered(const std::string& key) {
-    return Event{key, 0, NodeRegistered{"node-" + key, "boot-a", "10.0.0.1", "mlx5_0", 8}};
+    return Event{key, 0, NodeRegistered{"node-" + key, "boot-a", "10.0.0.1", "mlx5_0", 8, {}, {}}};
   }
 
   ContestedStore store_;

@@ -63,19 +63,19 @@ class CrashTest : public ::testing::Test {
   }
   // Runs a 2-node job to the point where node-1's diagnostic is about to report a GPU fault.
   void run_until_fault(Controller& c) {
-    send(c, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "", 8});
-    send(c, NodeRegistered{"node-2", "boot-a", "10.0.0.2", "", 8});
+    send(c, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "", 8, {}, {}});
+    send(c, NodeRegistered{"node-2", "boot-a", "10.0.0.2", "", 8, {}, {}});
     send(c, JobSubmitted{"train", {"node-1", "node-2"}, 0, {}});
-    send(c, TaskStarted{"train.0.0"});
-    send(c, TaskStarted{"train.0.1"});
-    send(c, TaskExited{"train.0.0", 1, 0});
+    send(c, TaskStarted{"train.0.0", {}});
+    send(c, TaskStarted{"train.0.1", {}});
+    send(c, TaskExited{"train.0.0", 1, 0, {}});
     diag_op_ = c.rt().state().node("node-1")->operation_id;
     send(c, DiagnosticStarted{"node-1", diag_op_});
   }
   void finish_recovery(Controller& c) {
-    send(c, NodeRegistered{"node-1", "boot-b", "", "", 0});
-    send(c, TaskStarted{"train.1.0"});
-    send(c, TaskStarted{"train.1.1"});
+    send(c, NodeRegistered{"node-1", "boot-b", "", "", 0, {}, {}});
+    send(c, TaskStarted{"train.1.0", {}});
+    send(c, TaskStarted{"train.1.1", {}});
   }
   void expect_recovered_once(Controller& c) {
     const Job* job = c.rt().state().job("train");
@@ -102,7 +102,7 @@ TEST_F(CrashTest, BetweenCommitAndDispatchTheRebootIsSentAfterRestart) {
   });
   run_until_fault(*first);
   armed = true;
-  EXPECT_THROW(send(*first, DiagnosticFinished{"node-1", diag_op_, Verdict::Fail, "gpu 0"}),
+  EXPECT_THROW(send(*first, DiagnosticFinished{"node-1", diag_op_, Verdict::Fail, "gpu 0", {}}),
                SimulatedCrash);
   EXPECT_EQ(nodes_.received[ActionKind::Reboot], 0);  // committed, never sent
   first.reset();                                      // the process is gone
@@ -124,7 +124,7 @@ TEST_F(CrashTest, BetweenDispatchAndAcknowledgementTheRepeatIsHarmless) {
   });
   run_until_fault(*first);
   armed = true;
-  EXPECT_THROW(send(*first, DiagnosticFinished{"node-1", diag_op_, Verdict::Fail, "gpu 0"}),
+  EXPECT_THROW(send(*first, DiagnosticFinished{"node-1", diag_op_, Verdict::Fail, "gpu 0", {}}),
                SimulatedCrash);
   EXPECT_EQ(nodes_.carried_out[ActionKind::Reboot], 1);  // delivered, not acknowledged
   first.reset();
@@ -143,18 +143,18 @@ TEST_F(CrashTest, DuringTheRestartNoTaskStartsTwice) {
     if (armed && p == CrashPoint::AfterDeliver) throw SimulatedCrash{};
   });
   run_until_fault(*first);
-  send(*first, DiagnosticFinished{"node-1", diag_op_, Verdict::Fail, "gpu 0"});
+  send(*first, DiagnosticFinished{"node-1", diag_op_, Verdict::Fail, "gpu 0", {}});
   armed = true;  // dies after delivering the first restarted task's start
-  EXPECT_THROW(send(*first, NodeRegistered{"node-1", "boot-b", "", "", 0}), SimulatedCrash);
+  EXPECT_THROW(send(*first, NodeRegistered{"node-1", "boot-b", "", "", 0, {}, {}}), SimulatedCrash);
   first.reset();
 
   auto second = boot();
   EXPECT_EQ(second->rt().state().job("train")->status, JobStatus::Restarting);
   second->rt().dispatch(now_);
   // The node that was rebooted re-registers again after our restart: not a second reboot.
-  send(*second, NodeRegistered{"node-1", "boot-b", "", "", 0});
-  send(*second, TaskStarted{"train.1.0"});
-  send(*second, TaskStarted{"train.1.1"});
+  send(*second, NodeRegistered{"node-1", "boot-b", "", "", 0, {}, {}});
+  send(*second, TaskStarted{"train.1.0", {}});
+  send(*second, TaskStarted{"train.1.1", {}});
   expect_recovered_once(*second);
 }
 
@@ -164,7 +164,7 @@ TEST_F(CrashTest, DuplicateEventAfterRestartIsRecognised) {
   first.reset();
   auto second = boot();
   // ev6 was the task's exit 1: replayed by an agent after the controller restarted.
-  Outcome o = second->rt().apply(Event{"ev6", now_, TaskExited{"train.0.0", 1, 0}});
+  Outcome o = second->rt().apply(Event{"ev6", now_, TaskExited{"train.0.0", 1, 0, {}}});
   EXPECT_TRUE(o.duplicate);
   EXPECT_EQ(second->rt().counters().duplicates, 1u);
   EXPECT_EQ(nodes_.carried_out[ActionKind::RunDiagnostic], 1);

@@ -15,7 +15,7 @@ TEST(RuntimeNodeHalves, RecoveryWritesOnlyTheHealthHalf) {
   test::QuietNotifier notifier;
   Runtime runtime(store, driver, notifier, Engine(Policy{}));
   runtime.start();
-  runtime.apply(Event{"r1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "mlx5_0", 8}});
+  runtime.apply(Event{"r1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "mlx5_0", 8, {}, {}}});
   TaskDefinition def;
   runtime.apply(Event{"s", 0, JobSubmitted{"train", {"node-1"}, 0, def}});
   Snapshot stored;
@@ -24,7 +24,7 @@ TEST(RuntimeNodeHalves, RecoveryWritesOnlyTheHealthHalf) {
   EXPECT_EQ(stored.node("node-1")->version, 2);            // registered, then assigned
   EXPECT_EQ(stored.node("node-1")->inventory_version, 1);  // as registered
 
-  runtime.apply(Event{"r2", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.9", "", 0}});
+  runtime.apply(Event{"r2", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.9", "", 0, {}, {}}});
   Snapshot again;
   store.load(again);
   EXPECT_EQ(again.node("node-1")->ip, "10.0.0.9");

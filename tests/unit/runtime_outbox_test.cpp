@@ -52,8 +52,8 @@ class OutboxTest : public ::testing::Test {
     runtime_->flush();
   }
   void submit_two_node_job() {
-    send("n1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "mlx5_0", 8});
-    send("n2", 0, NodeRegistered{"node-2", "boot-a", "10.0.0.2", "mlx5_0", 8});
+    send("n1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "mlx5_0", 8, {}, {}});
+    send("n2", 0, NodeRegistered{"node-2", "boot-a", "10.0.0.2", "mlx5_0", 8, {}, {}});
     TaskDefinition def;
     def.command = {"python", "train.py"};
     send("submit", 0, JobSubmitted{"train", {"node-1", "node-2"}, 0, def});
@@ -88,7 +88,7 @@ TEST_F(OutboxTest, CommittedActionsAreDeliveredInOrderAndMarkedDone) {
 TEST_F(OutboxTest, AcknowledgementsRideWithTheNextEventsCommit) {
   submit_two_node_job();
   runtime_->dispatch(0);
-  send("start", 10, TaskStarted{"train.0.0"});
+  send("start", 10, TaskStarted{"train.0.0", {}});
   EXPECT_TRUE(stored_pending().empty());
 }
 
@@ -216,7 +216,7 @@ TEST_F(OutboxTest, UnexpectedDriverErrorIsRetriedNotJammed) {
 // A stop must not reach a node before the start it stops; other nodes are not held up.
 TEST_F(OutboxTest, ANodesActionsKeepTheirOrderWhileOneWaits) {
   submit_two_node_job();
-  send("n3", 0, NodeRegistered{"node-3", "boot-a", "10.0.0.3", "mlx5_0", 8});
+  send("n3", 0, NodeRegistered{"node-3", "boot-a", "10.0.0.3", "mlx5_0", 8, {}, {}});
   driver_.down = true;
   runtime_->dispatch(0);  // both starts fail: due again at 1000
   driver_.down = false;

@@ -19,11 +19,11 @@ TEST(RuntimeRefused, IllegalTransitionWritesNothingAndNotifies) {
   RecordingNotifier notifier;
   auto runtime = std::make_unique<Runtime>(store, driver, notifier, Engine(Policy{}));
   runtime->start();
-  runtime->apply(Event{"n1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "", 8}});
+  runtime->apply(Event{"n1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "", 8, {}, {}}});
   TaskDefinition def;
   def.command = {"train"};
   runtime->apply(Event{"submit", 0, JobSubmitted{"j", {"node-1"}, 0, def}});
-  runtime->apply(Event{"started", 1, TaskStarted{"j.0.0"}});
+  runtime->apply(Event{"started", 1, TaskStarted{"j.0.0", {}}});
   // A store edited behind the engine's back: the node of a running task is FAILED. The task's
   // failure then asks FAILED -> PENDING, which no table allows.
   Node broken = *runtime->state().node("node-1");
@@ -36,7 +36,7 @@ TEST(RuntimeRefused, IllegalTransitionWritesNothingAndNotifies) {
   runtime = std::make_unique<Runtime>(store, driver, notifier, Engine(Policy{}));
   runtime->start();
 
-  const Outcome o = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0}});
+  const Outcome o = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0, {}}});
   EXPECT_NE(o.note.find("refused whole"), std::string::npos) << o.note;
   EXPECT_EQ(runtime->counters().refused_decisions, 1u);
   EXPECT_EQ(runtime->state().job("j")->status, JobStatus::InProgress);  // nothing written
@@ -50,7 +50,7 @@ TEST(RuntimeRefused, IllegalTransitionWritesNothingAndNotifies) {
   EXPECT_EQ(notifier.sent[0]["kind"], "decision_refused");
   EXPECT_NE(notifier.sent[0]["reason"].get<std::string>().find("FAILED -> PENDING"),
             std::string::npos);
-  const Outcome again = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0}});
+  const Outcome again = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0, {}}});
   EXPECT_TRUE(again.duplicate);
   EXPECT_EQ(runtime->counters().refused_decisions, 1u);
 }

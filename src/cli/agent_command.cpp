@@ -1,0 +1,113 @@
+// `shepherd agent enrol` (once per node) and `shepherd agent` (the daemon).
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "agent/agent.hpp"
+#include "cli/commands.hpp"
+#include "client/api_client.hpp"
+#include "common/private_file.hpp"
+#include "protocol/agent_protocol.hpp"
+
+namespace shepherd::cli {
+namespace {
+std::atomic<agent::Agent*> g_agent{nullptr};
+extern "C" void on_agent_signal(int) {
+  if (agent::Agent* a = g_agent.load()) a->stop();
+}
+
+// A command line as argv words, split on white space: no shell reads it, so nothing in it is
+// expanded or interpreted.
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+}  // namespace
+
+void add_agent_command(CLI::App& app, int& code) {
+  auto* cmd = app.add_subcommand("agent", "Run the node agent (GPU nodes), or enrol it once");
+  auto o = std::make_shared<agent::AgentOptions>();
+  auto diag = std::make_shared<std::string>();
+  auto reboot = std::make_shared<std::string>();
+  auto stop_grace = std::make_shared<double>(10);
+  cmd->add_option("--server", o->server_url, "The server, https://HOST:PORT");
+  cmd->add_option("--ca", o->ca_file, "The server's CA certificate (its DIR/tls/ca.crt)");
+  cmd->add_option("--dir", o->state_dir, "State: credential, unsent reports, task logs")
+      ->capture_default_str();
+  cmd->add_option("--boot-id-file", o->boot_id_file, "Where the boot id is read")
+      ->capture_default_str();
+  cmd->add_option("--ip", o->ip,
+                  "The address other nodes reach this one at (default: the first "
+                  "IPv4 address of an interface that is up)");
+  cmd->add_option("--diag-command", *diag,
+                  "Health check, {level} replaced (default: dcgmi diag -r {level} -j); no shell");
+  cmd->add_option("--reboot-command", *reboot,
+                  "Reboot command (default: systemctl reboot); no shell");
+  cmd->add_option("--kernel-log", o->kernel_log, "Kernel log to follow for Xids (\"\": none)")
+      ->capture_default_str();
+  cmd->add_option("--xid-catalogue", o->xid_catalogue_file,
+                  "YAML overriding the built-in Xid catalogue");
+  cmd->add_option("--stop-grace", *stop_grace, "Seconds between SIGTERM and SIGKILL of a task")
+      ->check(CLI::Range(0.0, 3600.0));
+
+  auto* enrol = cmd->add_subcommand("enrol", "Enrol this node with the bootstrap token (once)");
+  auto token_file = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>();
+  enrol->add_option("--name", *name, "This node's name")->required();
+  enrol
+      ->add_option("--bootstrap-token-file", *token_file,
+                   "The server's DIR/secrets/bootstrap.token")
+      ->required();
+  enrol->callback([o, name, token_file, &code] {
+    try {
+      if (o->server_url.empty() || o->ca_file.empty())
+        throw std::runtime_error("enrol needs --server and --ca (before `enrol`)");
+      client::ClientOptions c;
+      c.server = o->server_url;
+      c.ca_file = o->ca_file;
+      c.token = read_secret_file(*token_file);
+      client::ApiClient api(c);
+      const auto answer = api.post(std::string(protocol::kEnrolPath), {{"node", *name}});
+      std::filesystem::create_directories(o->state_dir);
+      write_private_file(agent::credential_path(o->state_dir),
+                         answer.at("credential").get<std::string>() + "\n");
+      std::cout << "enrolled " << *name << "; credential in "
+                << agent::credential_path(o->state_dir) << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "shepherd: " << e.what() << "\n";
+      code = 1;
+    }
+  });
+
+  cmd->callback([o, diag, reboot, stop_grace, enrol, &code] {
+    if (enrol->parsed()) return;
+    if (o->server_url.empty() || o->ca_file.empty()) {
+      std::cerr << "shepherd: agent needs --server https://HOST:PORT and --ca FILE\n";
+      code = 2;
+      return;
+    }
+    if (!diag->empty()) o->diagnostic_command = words(*diag);
+    if (!reboot->empty()) o->reboot_command = words(*reboot);
+    o->stop_grace = std::chrono::milliseconds(static_cast<std::int64_t>(*stop_grace * 1000));
+    spdlog::set_level(spdlog::level::info);  // a daemon's log
+    try {
+      agent::Agent a(*o);
+      g_agent = &a;
+      std::signal(SIGINT, on_agent_signal);
+      std::signal(SIGTERM, on_agent_signal);
+      a.run();
+      g_agent = nullptr;
+    } catch (const std::exception& e) {
+      std::cerr << "shepherd: " << e.what() << "\n";
+      code = 1;
+    }
+  });
+}
+
+}  // namespace shepherd::cli

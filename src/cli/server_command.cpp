@@ -1,0 +1,82 @@
+// `shepherd server init DIR` and `shepherd server --dir DIR`.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "server/layout.hpp"
+#include "server/server.hpp"
+
+namespace shepherd::cli {
+namespace {
+std::atomic<server::Server*> g_server{nullptr};
+extern "C" void on_server_signal(int) {
+  if (server::Server* s = g_server.load()) s->stop();
+}
+}  // namespace
+
+void add_server_command(CLI::App& app, int& code) {
+  auto* cmd = app.add_subcommand(
+      "server", "Run the controller for real nodes: HTTPS API and agent gateway on one TLS port");
+  auto dir = std::make_shared<std::string>();
+  cmd->add_option("--dir", *dir, "The server's directory (made by `shepherd server init`)");
+
+  auto* init =
+      cmd->add_subcommand("init", "Create a server directory: config, CA, certificate, tokens");
+  auto init_dir = std::make_shared<std::string>();
+  auto options = std::make_shared<server::InitOptions>();
+  init->add_option("DIR", *init_dir, "Directory to create (must not hold a server yet)")
+      ->required();
+  init->add_option("--listen", options->listen, "HOST:PORT the server listens on");
+  init->add_option("--name", options->names,
+                   "A host name or IP address agents reach the server by (repeatable; default: "
+                   "this host's name, localhost, 127.0.0.1)");
+  init->callback([init_dir, options, &code] {
+    try {
+      server::init(*init_dir, *options);
+      const server::Layout at{std::filesystem::absolute(*init_dir).lexically_normal().string()};
+      std::cout << "created " << at.dir << "\n"
+                << "  config:          " << at.config() << "\n"
+                << "  CA certificate:  " << at.ca_cert() << "  (copy it to every agent)\n"
+                << "  admin token:     " << at.admin_token() << "  (for the CLI: --token-file)\n"
+                << "  bootstrap token: " << at.bootstrap_token()
+                << "  (for `shepherd agent enrol`)\n"
+                << "start it with: shepherd server --dir " << at.dir << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "shepherd: " << e.what() << "\n";
+      code = 1;
+    }
+  });
+
+  cmd->callback([cmd, init, dir, &code] {
+    if (init->parsed()) return;
+    if (dir->empty()) {
+      std::cerr
+          << "shepherd: server needs --dir DIR (create one with `shepherd server init DIR`)\n";
+      code = 2;
+      return;
+    }
+    spdlog::set_level(spdlog::level::info);  // a daemon's log: connections, enrolments, refusals
+    try {
+      server::Server s(*dir, [](const std::string& line) { std::cout << line << std::endl; });
+      g_server = &s;
+      std::signal(SIGINT, on_server_signal);
+      std::signal(SIGTERM, on_server_signal);
+      s.run();
+      g_server = nullptr;
+    } catch (const ConfigError& e) {
+      std::cerr << "shepherd: " << e.what() << "\n";
+      code = 2;
+    } catch (const std::exception& e) {
+      std::cerr << "shepherd: " << e.what() << "\n";
+      code = 1;
+    }
+    (void)cmd;
+  });
+}
+
+}  // namespace shepherd::cli

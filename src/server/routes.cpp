@@ -1,0 +1,65 @@
+// The routes only `shepherd server` has: those that reach real agents.
+#include <spdlog/spdlog.h>
+
+#include "api/http_api.hpp"
+#include "api/http_reply.hpp"
+#include "domain/snapshot.hpp"
+#include "gateway/agent_gateway.hpp"
+#include "server/server.hpp"
+#include "store/sqlite_credentials.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace shepherd::server {
+namespace {
+constexpr std::size_t kLogPiece = 256 << 10;  // bytes per GET .../logs at most
+}
+
+void Server::add_routes() {
+  net::Router& r = api_->router();
+  // The node's agent is refused from now on, and its connection is closed.
+  r.post("/api/nodes/([^/]+)/revoke", [this](const net::HttpRequest& req) {
+    const std::string name = req.params[0];
+    if (!credentials_->revoke(name, clock_->now()))
+      return api::reject({RejectionCode::NotFound, "node", "node " + name + " never enrolled"});
+    gateway_->disconnect(name);
+    spdlog::warn("server: node {} revoked (from {})", name, req.remote);
+    return api::reply(200, {{"node", name}, {"revoked", true}});
+  });
+  // A task's log, read from its node's agent: ?offset=N; the answer is text with X-Next-Offset
+  // and X-Task-Ended (nothing more will come), for `shepherd task logs --follow`.
+  r.get("/api/tasks/([^/]+)/logs", [this](const net::HttpRequest& req) {
+    Snapshot st;
+    reader_->load(st);
+    const Task* task = st.task(req.params[0]);
+    if (!task)
+      return api::reject({RejectionCode::NotFound, "task_id", "no task named " + req.params[0]});
+    std::uint64_t offset = 0;
+    if (auto it = req.query.find("offset"); it != req.query.end()) {
+      try {
+        std::size_t used = 0;
+        offset = std::stoull(it->second, &used);
+        if (used != it->second.size() || it->second.front() == '-') throw std::invalid_argument("");
+      } catch (const std::exception&) {
+        return api::reject(
+            {RejectionCode::Invalid, "offset", "offset must be a non-negative integer"});
+      }
+    }
+    try {
+      const gateway::LogChunk chunk =
+          gateway_->fetch_log(task->node_name, task->id, offset, kLogPiece);
+      net::HttpResponse out;
+      out.content_type = "text/plain; charset=utf-8";
+      out.body = chunk.data;
+      out.headers.emplace_back("X-Next-Offset", std::to_string(chunk.next_offset));
+      // Ended: the task is over and this piece reached the end of its log.
+      const bool ended =
+          (chunk.ended || task->status != TaskStatus::InProgress) && chunk.data.size() < kLogPiece;
+      out.headers.emplace_back("X-Task-Ended", ended ? "true" : "false");
+      return out;
+    } catch (const gateway::LogUnavailable& e) {
+      return net::HttpResponse::error(503, "unavailable", "node", e.what());
+    }
+  });
+}
+
+}  // namespace shepherd::server
