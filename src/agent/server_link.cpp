@@ -179,6 +179,12 @@ struct ServerLink::Impl {
       ++owner.connections_;
       connected_at = std::chrono::steady_clock::now();
       heartbeat_seconds = std::max(1, welcome->heartbeat_seconds);
+      // A server gone silent (a cut cable sends nothing) is noticed after a few heartbeats.
+      websocket::stream_base::timeout timeouts{};
+      timeouts.handshake_timeout = std::chrono::seconds(10);
+      timeouts.idle_timeout = std::chrono::seconds(3 * heartbeat_seconds);
+      timeouts.keep_alive_pings = true;
+      ws->set_option(timeouts);
       beat(generation);
       spdlog::info("agent: connected to {}:{} as {}", options.host, options.port, welcome->node);
       if (callbacks.connected) callbacks.connected(*welcome);

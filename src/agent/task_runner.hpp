@@ -64,9 +64,9 @@ class TaskRunner {
  public:
   using ExitCallback = std::function<void(const TaskResult&)>;
 
-  // Creates the state directories (std::filesystem_error when it cannot). on_exit is called on
-  // the task's watcher thread once its result is spooled, for several tasks at once possibly; it
-  // may call back into the runner.
+  // Creates the state directories (std::filesystem::filesystem_error when it cannot). on_exit is
+  // called on the task's watcher thread once its result is spooled, for several tasks at once
+  // possibly; it may call back into the runner.
   TaskRunner(std::string state_dir, ExitCallback on_exit,
              std::chrono::milliseconds stop_grace = std::chrono::seconds(10));
   // Stops watching and leaves the tasks running: their records stay in tasks/, and the next

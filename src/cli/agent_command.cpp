@@ -55,6 +55,13 @@ void add_agent_command(CLI::App& app, int& code) {
                   "YAML overriding the built-in Xid catalogue");
   cmd->add_option("--stop-grace", *stop_grace, "Seconds between SIGTERM and SIGKILL of a task")
       ->check(CLI::Range(0.0, 3600.0));
+  auto backoff = std::make_shared<std::pair<double, double>>(1.0, 60.0);
+  cmd->add_option("--backoff-base", backoff->first,
+                  "Seconds: the first reconnection waits up to this (then doubling, jittered)")
+      ->check(CLI::Range(0.01, 3600.0));
+  cmd->add_option("--backoff-cap", backoff->second,
+                  "Seconds: the longest wait between reconnections")
+      ->check(CLI::Range(0.01, 3600.0));
 
   auto* enrol = cmd->add_subcommand("enrol", "Enrol this node with the bootstrap token (once)");
   auto token_file = std::make_shared<std::string>();
@@ -85,7 +92,7 @@ void add_agent_command(CLI::App& app, int& code) {
     }
   });
 
-  cmd->callback([o, diag, reboot, stop_grace, enrol, &code] {
+  cmd->callback([o, diag, reboot, stop_grace, backoff, enrol, &code] {
     if (enrol->parsed()) return;
     if (o->server_url.empty() || o->ca_file.empty()) {
       std::cerr << "shepherd: agent needs --server https://HOST:PORT and --ca FILE\n";
@@ -94,7 +101,12 @@ void add_agent_command(CLI::App& app, int& code) {
     }
     if (!diag->empty()) o->diagnostic_command = words(*diag);
     if (!reboot->empty()) o->reboot_command = words(*reboot);
-    o->stop_grace = std::chrono::milliseconds(static_cast<std::int64_t>(*stop_grace * 1000));
+    auto ms = [](double s) {
+      return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000));
+    };
+    o->stop_grace = ms(*stop_grace);
+    o->backoff_base = ms(backoff->first);
+    o->backoff_cap = ms(std::max(backoff->first, backoff->second));
     spdlog::set_level(spdlog::level::info);  // a daemon's log
     try {
       agent::Agent a(*o);

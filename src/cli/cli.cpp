@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/client_commands.hpp"
 #include "cli/commands.hpp"
 
 namespace shepherd::cli {
@@ -21,6 +22,7 @@ int run(int argc, char** argv) {
   add_dev_command(app, code);
   add_server_command(app, code);
   add_agent_command(app, code);
+  add_client_commands(app, code);
   // CLI11 answers `--help` before it checks the words before it, so `shepherd nosuch --help` would
   // print the top-level help and exit 0: an unknown command is refused first.
   if (argc > 1 && argv[1][0] != '-') {

@@ -48,7 +48,7 @@ const CLI::Validator kEnv(
     [](std::string& kv) {
       const auto eq = kv.find('=');
       return eq != std::string::npos && eq > 0 ? std::string()
-                                               : "--env takes NAME=VALUE, not '" + kv + "'";
+                                               : "NAME=VALUE wanted, not '" + kv + "'";
     },
     "NAME=VALUE");
 

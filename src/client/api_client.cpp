@@ -70,7 +70,7 @@ std::string why_connect_fails(const std::string& host, int port, std::chrono::se
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found))
-    return "cannot resolve " + host + ": " + gai_strerror(rc);
+    return "cannot resolve " + host + " (" + gai_strerror(rc) + ")";
   std::string why = "connection failed";
   for (addrinfo* a = found; a; a = a->ai_next) {
     const int fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);

@@ -1,0 +1,320 @@
+"""Several hosts on one machine: Linux network namespaces joined by veth pairs (iproute2).
+
+    root ns (the test) --10.77.0.1/24-- [server ns 10.77.0.2] --10.77.<i>.1/24-- [node-<i> ns 10.77.<i>.2]
+
+The server runs in its own namespace, each agent in another; the test reaches the server's API
+over the root link and serves the webhook receiver there. Everything is removed on close(), also
+when a test fails (the namespaces are deleted, which deletes their veths, and every process this
+lab started is killed with its group). Needs root (CAP_NET_ADMIN); Lab.available() says why not.
+"""
+
+import json
+import shlex
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+SOURCE_DIR = os.environ.get("SHEPHERD_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("SHEPHERD_BINARY", "shepherd")
+FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures")
+PORT = 8443
+
+
+def run(*args, check=True):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True)
+
+
+class Lab:
+    @staticmethod
+    def available():
+        """"" when namespaces can be made here, else why not."""
+        if os.geteuid() != 0:
+            return "not root: network namespaces need CAP_NET_ADMIN"
+        if shutil.which("ip") is None:
+            return "no `ip` (Debian's iproute2)"
+        probe = f"shp-probe-{os.getpid()}"
+        r = run("ip", "netns", "add", probe, check=False)
+        if r.returncode != 0:
+            return "cannot create a network namespace: " + r.stderr.strip()
+        run("ip", "netns", "del", probe, check=False)
+        return ""
+
+    count = 0
+
+    def __init__(self, nodes, policy=None):
+        Lab.count += 1  # names unique per lab: a test process makes several
+        self.tag = f"{os.getpid() % 100000}x{Lab.count}"
+        self.dir = tempfile.mkdtemp(prefix="shepherd-lab-")
+        os.chmod(self.dir, 0o755)
+        self.namespaces = []
+        self.processes = []
+        self.server = None
+        self.server_ns = self._namespace("s")
+        self._link("r", None, self.server_ns, "10.77.0.1", "10.77.0.2")
+        self.nodes = {}
+        for i in range(1, nodes + 1):
+            ns = self._namespace(str(i))
+            self._link(str(i), self.server_ns, ns, f"10.77.{i}.1", f"10.77.{i}.2")
+            self.nodes[f"node-{i}"] = Node(self, f"node-{i}", ns, f"10.77.{i}.2", f"10.77.{i}.1")
+        self.policy = {"max_retries": 1, "diag_level": 1, "diag_timeout": 60,
+                       "reboot_timeout": 60, "heartbeat_timeout": 30}
+        self.policy.update(policy or {})
+        self._init_server()
+
+    # ---- namespaces and links ----
+
+    def _namespace(self, suffix):
+        name = f"shp{self.tag}-{suffix}"
+        run("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        run("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def _link(self, suffix, ns_a, ns_b, addr_a, addr_b):
+        a, b = f"va{self.tag}{suffix}", f"vb{self.tag}{suffix}"
+        run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        run("ip", "link", "set", b, "netns", ns_b)
+        if ns_a:
+            run("ip", "link", "set", a, "netns", ns_a)
+        ip_a = ["ip", "-n", ns_a] if ns_a else ["ip"]
+        run(*ip_a, "addr", "add", addr_a + "/24", "dev", a)
+        run(*ip_a, "link", "set", a, "up")
+        run("ip", "-n", ns_b, "addr", "add", addr_b + "/24", "dev", b)
+        run("ip", "-n", ns_b, "link", "set", b, "up")
+
+    def set_node_link(self, name, up):
+        """Cuts (or restores) a node's only cable: its end of the veth goes down."""
+        index = name.split("-")[1]
+        node = self.nodes[name]
+        run("ip", "-n", node.ns, "link", "set", f"vb{self.tag}{index}", "up" if up else "down")
+
+    def spawn(self, ns, args, log, env=None):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        with open(log, "ab") as out:
+            p = subprocess.Popen(["ip", "netns", "exec", ns] + args, stdout=out, stderr=subprocess.STDOUT,
+                                 env=full_env, start_new_session=True)
+        self.processes.append(p)
+        return p
+
+    # ---- the server ----
+
+    def _init_server(self):
+        self.server_dir = os.path.join(self.dir, "server")
+        names = ["10.77.0.2"] + [n.server_ip for n in self.nodes.values()]
+        args = [BINARY, "server", "init", self.server_dir, "--listen", f"0.0.0.0:{PORT}"]
+        for n in names:
+            args += ["--name", n]
+        run(*args)
+        self.ca = os.path.join(self.server_dir, "tls", "ca.crt")
+        with open(os.path.join(self.server_dir, "secrets", "admin.token")) as f:
+            self.admin_token = f.read().strip()
+        self.bootstrap_token_file = os.path.join(self.server_dir, "secrets", "bootstrap.token")
+        self.webhook_file = os.path.join(self.server_dir, "webhook.url")
+        self.write_config()
+
+    def write_config(self, webhook_url=None):
+        lines = ["cluster_name: lab", f'listen: "0.0.0.0:{PORT}"', "store:",
+                 f'  path: "{self.server_dir}/data/shepherd.db"', "policy:"]
+        lines += [f"  {k}: {v}" for k, v in self.policy.items()]
+        if webhook_url:
+            with open(self.webhook_file, "w") as f:
+                f.write(webhook_url + "\n")
+            os.chmod(self.webhook_file, 0o600)
+            lines += ["notify:", f'  webhook_url_file: "{self.webhook_file}"']
+        with open(os.path.join(self.server_dir, "shepherd.yaml"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start_server(self):
+        self.server_log = os.path.join(self.dir, "server.log")
+        self.server = self.spawn(self.server_ns, [BINARY, "server", "--dir", self.server_dir], self.server_log)
+        wait_for(lambda: self._healthy(), 20, "the server to answer /healthz")
+
+    def kill_server(self):
+        """kill -9: no chance to finish anything."""
+        self.server.send_signal(signal.SIGKILL)
+        self.server.wait()
+
+    def _healthy(self):
+        try:
+            return self.api("GET", "/healthz", token=False) == {"ok": True}
+        except OSError:
+            return False
+
+    def api(self, method, path, body=None, token=True, expect_error=False):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        req = urllib.request.Request(f"https://10.77.0.2:{PORT}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        if token:
+            req.add_header("Authorization", "Bearer " + self.admin_token)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+                text = r.read().decode()
+                return json.loads(text) if r.headers.get_content_type() == "application/json" else text
+        except urllib.error.HTTPError as e:
+            if expect_error:
+                return {"status": e.code, **json.loads(e.read().decode())}
+            raise AssertionError(f"{method} {path}: HTTP {e.code}: {e.read().decode()}")
+
+    def job(self, job_id):
+        return self.api("GET", f"/api/jobs/{job_id}")
+
+    def timeline(self):
+        return self.api("GET", "/api/timeline")
+
+    def server_log_text(self):
+        with open(self.server_log, errors="replace") as f:
+            return f.read()
+
+    # ---- teardown ----
+
+    def close(self):
+        for n in self.nodes.values():
+            n.stop_agent()
+        for p in self.processes:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        # Tasks a killed agent left (they run in groups of their own) die with their node's netns
+        # processes: anything still in a lab namespace is killed before the namespace goes.
+        for ns in self.namespaces:
+            pids = run("ip", "netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+        for ns in self.namespaces:
+            run("ip", "netns", "del", ns, check=False)
+        if os.environ.get("SHEPHERD_KEEP_LAB"):
+            print("lab kept in", self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Node:
+    """A GPU node: its namespace, its agent (restarted by a loop, as systemd restarts it after a
+    reboot), a boot id file, a fake dcgmi and a reboot command."""
+
+    def __init__(self, lab, name, ns, ip, server_ip):
+        self.lab, self.name, self.ns, self.ip, self.server_ip = lab, name, ns, ip, server_ip
+        self.dir = os.path.join(lab.dir, name)
+        self.state = os.path.join(self.dir, "state")
+        self.bin = os.path.join(self.dir, "bin")
+        os.makedirs(self.bin)
+        self.boot_id_file = os.path.join(self.dir, "boot_id")
+        self.kernel_log = os.path.join(self.dir, "kmsg")
+        self.reboots_file = os.path.join(self.dir, "reboots")
+        self.faulty_file = os.path.join(self.dir, "faulty")
+        self.stop_file = os.path.join(self.dir, "stop")
+        self.log = os.path.join(self.dir, "agent.log")
+        self.loop = None
+        write(self.boot_id_file, f"{name}-boot-0\n")
+        write(self.kernel_log, "")
+        self._write_scripts()
+
+    def _write_scripts(self):
+        fail = os.path.join(FIXTURES, "dcgm", "synthetic-4x-multi-gpu-fail.json")
+        ok = os.path.join(FIXTURES, "dcgm", "nvvs-3.1.0-deployment-pass.txt")  # a real pass
+        # dcgmi: a real DCGM JSON failure while the node is faulty, a real pass otherwise.
+        script(os.path.join(self.bin, "dcgmi"), f"""#!/bin/sh
+echo "$@" >> "{self.dir}/dcgmi.calls"
+if [ -f "{self.dir}/slow" ]; then sleep 5; fi
+if [ -f "{self.faulty_file}" ]; then cat "{fail}"; exit 226; fi
+cat "{ok}"
+""")
+        # The reboot: a new boot id, the fault cured, every process of the node gone (the agent
+        # first; its loop starts it again, as systemd would after the boot).
+        script(os.path.join(self.bin, "reboot"), f"""#!/bin/sh
+n=$(cat "{self.reboots_file}" 2>/dev/null || echo 0); echo $((n + 1)) > "{self.reboots_file}"
+echo "{self.name}-boot-$((n + 1))" > "{self.boot_id_file}"
+rm -f "{self.faulty_file}"
+(sleep 0.3; pkill -KILL -f -- "--dir {self.state} ") > /dev/null 2>&1 &
+exit 0
+""")
+
+    def enrol(self):
+        r = run("ip", "netns", "exec", self.ns, BINARY, "agent", "--server", f"https://{self.server_ip}:{PORT}", "--ca", self.lab.ca,
+                "--dir", self.state, "enrol", "--name", self.name,
+                "--bootstrap-token-file", self.lab.bootstrap_token_file, check=False)
+        if r.returncode != 0:
+            raise AssertionError("enrol failed: " + r.stderr)
+
+    def agent_args(self):
+        return [BINARY, "agent", "--server", f"https://{self.server_ip}:{PORT}", "--ca", self.lab.ca,
+                "--dir", self.state, "--boot-id-file", self.boot_id_file, "--ip", self.ip,
+                "--kernel-log", self.kernel_log, "--diag-command", f"{self.bin}/dcgmi diag -r {{level}} -j",
+                "--reboot-command", f"{self.bin}/reboot", "--stop-grace", "1",
+                "--backoff-base", "0.2", "--backoff-cap", "1"]
+
+    def start_agent(self):
+        os.makedirs(self.state, exist_ok=True)
+        # The agent's command line is in a file, so that only the agent, not this loop, matches the
+        # reboot script's pkill.
+        command = os.path.join(self.dir, "agent.cmd")
+        script(command, "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in self.agent_args()) + "\n")
+        loop = f'while [ ! -f "{self.stop_file}" ]; do "{command}" >> "{self.log}" 2>&1; sleep 0.3; done'
+        self.loop = self.lab.spawn(self.ns, ["sh", "-c", loop], self.log,
+                                   env={"PATH": self.bin + ":" + os.environ.get("PATH", "")})
+
+    def stop_agent(self):
+        write(self.stop_file, "")
+        run("pkill", "-KILL", "-f", "--", f"--dir {self.state} ", check=False)
+
+    def reboots(self):
+        try:
+            return int(read(self.reboots_file).strip())
+        except FileNotFoundError:
+            return 0
+
+    def log_text(self):
+        try:
+            return read(self.log)
+        except FileNotFoundError:
+            return ""
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def script(path, text):
+    write(path, text)
+    os.chmod(path, 0o755)
+
+
+def wait_for(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, AssertionError) as e:
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what} (last: {last!r})")
