@@ -68,7 +68,7 @@ start_server() {
   for _ in $(seq 1 600); do
     if curl -sf --cacert "$dir/tls/ca.crt" "https://127.0.0.1:$PORT/healthz" > /dev/null 2>&1; then
       t1=$(date +%s.%N)
-      server_start_s=$(echo "$t1 - $t0" | bc -l)
+      server_start_s=$(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)")
       return 0
     fi
     kill -0 "$server_pid" 2>/dev/null || { tail -20 "$work/server.log" >&2; return 1; }
@@ -114,8 +114,8 @@ measure_connect() {
   s1=$(cpu_ticks "$server_pid"); g1=$(cpu_ticks "$load_pid")
   eval "rss_$n=$(rss_mib "$server_pid") rss_start_$n=$rss_before hwm_$n=$(hwm_mib "$server_pid")"
   eval "threads_$n=$(threads_of "$server_pid")"
-  eval "cpu_$n=$(echo "scale=1; 100 * ($s1 - $s0) / $tick / $WINDOW" | bc -l)"
-  eval "gcpu_$n=$(echo "scale=1; 100 * ($g1 - $g0) / $tick / $WINDOW" | bc -l)"
+  eval "cpu_$n=$(printf '%.1f' "$(echo "100 * ($s1 - $s0) / $tick / $WINDOW" | bc -l)")"
+  eval "gcpu_$n=$(printf '%.1f' "$(echo "100 * ($g1 - $g0) / $tick / $WINDOW" | bc -l)")"
   local code=0
   wait "$load_pid" || code=$?
   load_pid=
@@ -133,7 +133,7 @@ log "server pid $server_pid up in ${server_start_s}s; enrolling $LARGE nodes"
   --bootstrap-token-file "$dir/secrets/bootstrap.token" --credentials-out "$work/credentials" \
   --http-connections 8 > "$work/enrol.out"
 cat "$work/enrol.out" >&2
-enrol_s=$(result "$work/enrol.out" enrol_s)
+enrol_s=$(printf '%.1f' "$(result "$work/enrol.out" enrol_s)")
 rss_idle=$(rss_mib "$server_pid")
 
 measure_connect "$SMALL"
@@ -148,10 +148,10 @@ code=0; wait "$load_pid" || code=$?; load_pid=
 cat "$work/latency.out" >&2
 [[ $code == 0 ]] || log "the latency run ended with $code"
 lat_n=$(result "$work/latency.out" latency_samples)
-lat_p50=$(result "$work/latency.out" latency_p50_ms)
-lat_p90=$(result "$work/latency.out" latency_p90_ms)
-lat_p99=$(result "$work/latency.out" latency_p99_ms)
-lat_max=$(result "$work/latency.out" latency_max_ms)
+lat_p50=$(printf '%.2f' "$(result "$work/latency.out" latency_p50_ms)")
+lat_p90=$(printf '%.2f' "$(result "$work/latency.out" latency_p90_ms)")
+lat_p99=$(printf '%.2f' "$(result "$work/latency.out" latency_p99_ms)")
+lat_max=$(printf '%.2f' "$(result "$work/latency.out" latency_max_ms)")
 
 measure_connect "$LARGE"
 
@@ -174,7 +174,7 @@ cat "$work/reconnect.out" >&2
 [[ $code == 0 ]] || log "the reconnect run ended with $code"
 sleep "$SETTLE"
 rss_after_reconnect=$(rss_mib "$server_pid")
-reconnect_s=$(result "$work/reconnect.out" reconnect_s)
+reconnect_s=$(printf '%.2f' "$(result "$work/reconnect.out" reconnect_s)")
 reconnect_refused=$(result "$work/reconnect.out" reconnect_refused)
 reconnect_attempts=$(result "$work/reconnect.out" reconnect_attempts)
 reconnect_tcp=$(result "$work/reconnect.out" reconnect_tcp_failures)
@@ -191,9 +191,9 @@ server: $SHEPHERD (threads: $t2), generator: $LOAD ($THREADS io thread(s)), 127.
 heartbeats every 10 s (policy.heartbeat_timeout 60 / 6); CPU over ${WINDOW} s, ${SETTLE} s after the last welcome
 enrolment of $LARGE nodes: ${enrol_s} s; server RSS before any agent: ${rss_idle} MiB
 
-agents  | all welcomed | refused | drops | server RSS | server CPU (% of one core) | generator CPU
-$(printf '%7s | %10.2f s | %7s | %5s | %6s MiB | %26s | %12s %%' "$small" "$w1" "$f1" "$d1" "$r1" "$c1" "$g1")
-$(printf '%7s | %10.2f s | %7s | %5s | %6s MiB | %26s | %12s %%' "$large" "$w2" "$f2" "$d2" "$r2" "$c2" "$g2")
+agents  | all welcomed | refused | drops | server RSS | server CPU (% of one core) | generator CPU (%)
+$(printf '%7s | %10.2f s | %7s | %5s | %6s MiB | %26s | %12s' "$small" "$w1" "$f1" "$d1" "$r1" "$c1" "$g1")
+$(printf '%7s | %10.2f s | %7s | %5s | %6s MiB | %26s | %12s' "$large" "$w2" "$f2" "$d2" "$r2" "$c2" "$g2")
   peak RSS (VmHWM) so far with $large: ${h2} MiB
   target, $large agents: RSS < 1024 MiB: $(verdict "$r2 < 1024"); CPU < 100 %: $(verdict "$c2 < 100")
 
