@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/diagnostic_runner.hpp"
+#include "support/temp_dir.hpp"
 
 namespace shepherd::agent {
 namespace {
@@ -19,27 +20,9 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using health::DiagProblem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "shepherd-diag-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+using shepherd::test::TempDir;
 
- private:
-  std::string path_;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using shepherd::test::read_file;
 
 std::string fixture(const std::string& name) {
   return std::string(SHEPHERD_SOURCE_DIR) + "/tests/fixtures/dcgm/" + name;

@@ -7,28 +7,14 @@
 #include <fstream>
 
 #include "agent/identity.hpp"
+#include "support/temp_dir.hpp"
 
 namespace shepherd::agent {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "shepherd-identity-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using shepherd::test::TempDir;
 
 TEST(Identity, BootIdIsTrimmed) {
   TempDir dir;

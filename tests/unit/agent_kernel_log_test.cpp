@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "agent/kernel_log.hpp"
+#include "support/temp_dir.hpp"
 
 namespace shepherd::agent {
 namespace {
@@ -22,22 +23,7 @@ using namespace std::chrono_literals;
 using health::XidAction;
 using health::XidCatalogue;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "shepherd-kmsg-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using shepherd::test::TempDir;
 
 std::string fixture(const std::string& name) {
   std::ifstream in(std::string(SHEPHERD_SOURCE_DIR) + "/tests/fixtures/kmsg/" + name);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "agent/task_runner.hpp"
+#include "support/temp_dir.hpp"
 
 namespace shepherd::agent {
 namespace {
@@ -24,23 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "shepherd-agent-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using shepherd::test::TempDir;
 
 // Results as on_exit reports them.
 class Results {
@@ -64,10 +49,7 @@ class Results {
   std::map<std::string, TaskResult> results_;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using shepherd::test::read_file;
 
 template <typename Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
