@@ -97,6 +97,7 @@ struct Options {
   int threads = 1;
   int handshakes = 500;  // connection attempts in flight at once
   int backoff_base_ms = 1000, backoff_cap_ms = 60'000;
+  bool release_buffers = true;  // SSL_MODE_RELEASE_BUFFERS on the generator's connections
   // enrol
   int enrol = 0;
   std::string bootstrap_token_file, credentials_out, node_prefix = "load-";
@@ -179,7 +180,7 @@ class Agent {
   using Socket = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
   Agent(Load& load, int index, std::string node, std::string credential);
 
-  void connect();  // any thread
+  void connect();    // any thread
   void send_exit();  // latency: report task_exited 1 (any thread)
 
   const std::string node;
@@ -228,8 +229,8 @@ class Load {
                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     tls.load_verify_file(this->o.ca);
     tls.set_verify_mode(ssl::verify_peer);
-    // The generator's own memory, not the server's: idle connections keep no TLS buffers.
-    SSL_CTX_set_mode(tls.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    // The generator's own memory, not the server's: idle connections keep no TLS record buffers.
+    if (this->o.release_buffers) SSL_CTX_set_mode(tls.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     tcp::resolver resolver(ioc);
     endpoints = resolver.resolve(this->o.host, this->o.port);
   }
@@ -364,9 +365,8 @@ void Agent::upgrade(std::uint64_t gen) {
                              std::lock_guard lock(load_.refusal_mu);
                              ++load_.refused_by_status[response->result_int()];
                              return lost(gen, Failure::Refused,
-                                         "refused: HTTP " +
-                                             std::to_string(response->result_int()) + " " +
-                                             response->body());
+                                         "refused: HTTP " + std::to_string(response->result_int()) +
+                                             " " + response->body());
                            }
                            return lost(gen, Failure::Upgrade, "upgrade: " + ec.message());
                          }
@@ -430,7 +430,8 @@ void Agent::on_frame(const std::string& text) {
   }
   if (const auto* action = std::get_if<protocol::ActionRequest>(&message)) {
     ++load_.actions;
-    queue(protocol::encode(protocol::AgentMessage{protocol::ActionAck{action->id, true, false, {}}}));
+    queue(
+        protocol::encode(protocol::AgentMessage{protocol::ActionAck{action->id, true, false, {}}}));
     if (action->kind == "start_task" && load_.o.mode == "latency" && task_id_.empty()) {
       task_id_ = action->task_id;
       protocol::Report r;
@@ -598,8 +599,8 @@ int do_enrol(const Options& o) {
     char name[64];
     std::snprintf(name, sizeof name, "%s%05d", o.node_prefix.c_str(), i);
     try {
-      const auto [status, body] =
-          client.post(std::string(protocol::kEnrolPath), token, nlohmann::json{{"node", name}}.dump());
+      const auto [status, body] = client.post(std::string(protocol::kEnrolPath), token,
+                                              nlohmann::json{{"node", name}}.dump());
       if (status != 200) throw std::runtime_error("HTTP " + std::to_string(status) + " " + body);
       lines[static_cast<std::size_t>(i)] =
           nlohmann::json::parse(body).at("credential").get<std::string>();
@@ -641,11 +642,12 @@ double at_seconds(const Load& load, Clock::rep at) {
 }
 
 void print_counters(Load& load) {
-  std::printf("connection attempts %ld: TCP failures %ld, TLS failures %ld, refused (HTTP) %ld, "
-              "upgrade failures %ld; drops %ld; heartbeats sent %ld, actions %ld, pongs %ld\n",
-              load.attempts.load(), load.connect_failures.load(), load.tls_failures.load(),
-              load.refused.load(), load.upgrade_failures.load(), load.drops.load(),
-              load.heartbeats.load(), load.actions.load(), load.pings.load());
+  std::printf(
+      "connection attempts %ld: TCP failures %ld, TLS failures %ld, refused (HTTP) %ld, "
+      "upgrade failures %ld; drops %ld; heartbeats sent %ld, actions %ld, pongs %ld\n",
+      load.attempts.load(), load.connect_failures.load(), load.tls_failures.load(),
+      load.refused.load(), load.upgrade_failures.load(), load.drops.load(), load.heartbeats.load(),
+      load.actions.load(), load.pings.load());
   {
     std::lock_guard lock(load.refusal_mu);
     for (const auto& [status, n] : load.refused_by_status)
@@ -670,8 +672,8 @@ bool ramp_up(Load& load) {
     return false;
   }
   const double took = at_seconds(load, load.all_welcomed_at);
-  std::printf("%d agents welcomed in %.2f s (%.0f connections/s), %ld refused\n", n, took,
-              n / took, load.refused.load());
+  std::printf("%d agents welcomed in %.2f s (%.0f connections/s), %ld refused\n", n, took, n / took,
+              load.refused.load());
   result("agents", n);
   result("all_welcomed_s", took);
   return true;
@@ -687,8 +689,9 @@ double percentile(std::vector<double> v, double p) {
 int do_latency(Load& load) {
   const Options& o = load.o;
   if (!ramp_up(load)) return 1;
-  const int m = o.latency_agents > 0 ? std::min<int>(o.latency_agents, static_cast<int>(load.agents.size()))
-                                     : static_cast<int>(load.agents.size());
+  const int m = o.latency_agents > 0
+                    ? std::min<int>(o.latency_agents, static_cast<int>(load.agents.size()))
+                    : static_cast<int>(load.agents.size());
   // Let the hellos' registrations commit before placing jobs on the nodes.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const std::string admin = read_token(o.admin_token_file);
@@ -740,10 +743,11 @@ int do_latency(Load& load) {
     std::lock_guard lock(load.sample_mu);
     samples = load.samples_ms;
   }
-  std::printf("exit code 1 -> run_diagnostic, %zu samples of %d (one exit every %.1f ms): "
-              "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-              samples.size(), sent, o.exit_interval_ms, percentile(samples, 50),
-              percentile(samples, 90), percentile(samples, 99), percentile(samples, 100));
+  std::printf(
+      "exit code 1 -> run_diagnostic, %zu samples of %d (one exit every %.1f ms): "
+      "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+      samples.size(), sent, o.exit_interval_ms, percentile(samples, 50), percentile(samples, 90),
+      percentile(samples, 99), percentile(samples, 100));
   result("latency_samples", static_cast<double>(samples.size()));
   result("latency_p50_ms", percentile(samples, 50));
   result("latency_p90_ms", percentile(samples, 90));
@@ -773,8 +777,7 @@ int do_reconnect(Load& load) {
   const long refused_before = load.refused, connect_before = load.connect_failures,
              tls_before = load.tls_failures, attempts_before = load.attempts;
   write_ready(load.o);
-  std::printf("all connected: waiting for the server to restart (up to %.0f s)\n",
-              load.o.duration);
+  std::printf("all connected: waiting for the server to restart (up to %.0f s)\n", load.o.duration);
   std::fflush(stdout);
   if (!wait_for([&] { return load.first_drop_at.load() != 0; }, load.o.duration)) {
     std::printf("no connection dropped\n");
@@ -789,13 +792,15 @@ int do_reconnect(Load& load) {
                 load.rewelcomed.load(), n);
   }
   const double took = all ? at_seconds(load, load.all_rewelcomed_at) - first_drop : -1;
-  std::printf("reconnection: first drop at %.2f s, last drop %.2f s later; all %d welcomed again "
-              "%.2f s after the first drop\n",
-              first_drop, last_drop - first_drop, n, took);
-  std::printf("  during it: %ld attempts, %ld refused (HTTP), %ld TCP failures (server down), "
-              "%ld TLS failures\n",
-              load.attempts - attempts_before, load.refused - refused_before,
-              load.connect_failures - connect_before, load.tls_failures - tls_before);
+  std::printf(
+      "reconnection: first drop at %.2f s, last drop %.2f s later; all %d welcomed again "
+      "%.2f s after the first drop\n",
+      first_drop, last_drop - first_drop, n, took);
+  std::printf(
+      "  during it: %ld attempts, %ld refused (HTTP), %ld TCP failures (server down), "
+      "%ld TLS failures\n",
+      load.attempts - attempts_before, load.refused - refused_before,
+      load.connect_failures - connect_before, load.tls_failures - tls_before);
   result("reconnect_s", took);
   result("reconnect_refused", static_cast<double>(load.refused - refused_before));
   result("reconnect_attempts", static_cast<double>(load.attempts - attempts_before));
@@ -822,6 +827,8 @@ int main(int argc, char** argv) {
   app.add_option("--handshakes", o.handshakes, "Connection attempts in flight at most");
   app.add_option("--backoff-base-ms", o.backoff_base_ms, "Reconnect backoff base (agent: 1000)");
   app.add_option("--backoff-cap-ms", o.backoff_cap_ms, "Reconnect backoff cap (agent: 60000)");
+  app.add_option("--tls-release-buffers", o.release_buffers,
+                 "Free idle connections' TLS record buffers (the generator's memory; 1 or 0)");
   app.add_option("--ready-file", o.ready_file, "Written once all agents are welcomed");
   app.add_option("--enrol", o.enrol, "enrol: this many nodes");
   app.add_option("--bootstrap-token-file", o.bootstrap_token_file, "enrol: the bootstrap token");

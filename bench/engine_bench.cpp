@@ -42,9 +42,13 @@ class Fleet {
  public:
   Fleet() : engine_(policy()) {
     for (int i = 0; i < kNodes; ++i)
-      send(NodeRegistered{node_name(i), "boot-0",
+      send(NodeRegistered{node_name(i),
+                          "boot-0",
                           "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256),
-                          "mlx5_0", 8, {}, {}});
+                          "mlx5_0",
+                          8,
+                          {},
+                          {}});
     for (int j = 0; j < kJobs; ++j) {
       TaskDefinition def;
       def.name = "llm-pretrain";
@@ -173,7 +177,8 @@ std::vector<Kind> kinds() {
       {"task_started", 450, 250,
        [=, &f](std::mt19937& rng) -> EventBody {
          return TaskStarted{f.job(pick_job(rng, S::Starting))
-                                .submitted_task_ids.at(static_cast<std::size_t>(pick_index(rng))), {}};
+                                .submitted_task_ids.at(static_cast<std::size_t>(pick_index(rng))),
+                            {}};
        }},
       // One task of a running job finishes: task COMPLETE, node held until the job ends.
       {"task_exit_0", 360, 200,
@@ -191,8 +196,10 @@ std::vector<Kind> kinds() {
       {"task_exit_143_stopped", 80, 150,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
-             task_id_for(Fleet::job_id(pick_job(rng, S::DiagRunning)), 0, pick_index(rng, 1)), 143,
-             15, {}};
+             task_id_for(Fleet::job_id(pick_job(rng, S::DiagRunning)), 0, pick_index(rng, 1)),
+             143,
+             15,
+             {}};
        }},
       // The node agent starts the diagnostic: node PENDING -> PENDING_HEALTHCHECK.
       {"diagnostic_started", 11, 50,
@@ -204,8 +211,11 @@ std::vector<Kind> kinds() {
       {"diagnostic_finished", 11, 50,
        [=, &f](std::mt19937& rng) -> EventBody {
          const std::string node = diag_node(pick_job(rng, S::DiagRunning));
-         return DiagnosticFinished{node, f.snap.node(node)->operation_id, Verdict::Fail,
-                                   "gpu 3: Diagnostic/memtest: fail (DCGM error 83)", {}};
+         return DiagnosticFinished{node,
+                                   f.snap.node(node)->operation_id,
+                                   Verdict::Fail,
+                                   "gpu 3: Diagnostic/memtest: fail (DCGM error 83)",
+                                   {}};
        }},
       // The rebooted node registers with a new boot id: AVAILABLE, and the job restarts as
       // attempt 1 on its 8 nodes (8 tasks created, 8 start actions).
@@ -219,7 +229,12 @@ std::vector<Kind> kinds() {
          return NodeRegistered{fleet()
                                    .job(pick_job(rng, S::Running))
                                    .assigned_nodes.at(static_cast<std::size_t>(pick_index(rng))),
-                               "boot-0", "", "", 8, {}, {}};
+                               "boot-0",
+                               "",
+                               "",
+                               8,
+                               {},
+                               {}};
        }},
       // Duplicates and stale reports, all ignored: a second "running" for a running task ...
       {"stale_task_started", 5, 50,
@@ -230,8 +245,8 @@ std::vector<Kind> kinds() {
       // ... a diagnostic result for an operation that is no longer the node's ...
       {"stale_diagnostic_result", 2, 40,
        [=](std::mt19937& rng) -> EventBody {
-         return DiagnosticFinished{diag_node(pick_job(rng, S::Rebooting)), "setup-1/0",
-                                   Verdict::Pass, "", {}};
+         return DiagnosticFinished{
+             diag_node(pick_job(rng, S::Rebooting)), "setup-1/0", Verdict::Pass, "", {}};
        }},
       // ... an exit of a previous attempt's task that the store no longer has ...
       {"unknown_task_exit", 2, 30,

@@ -67,9 +67,13 @@ class StreamGenerator {
     for (int i = 1; i <= nodes; ++i) {
       const std::string name = "node-" + std::to_string(i);
       names_.push_back(name);
-      emit(NodeRegistered{name, "boot-0",
+      emit(NodeRegistered{name,
+                          "boot-0",
                           "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256),
-                          "mlx5_0", 8, {}, {}});
+                          "mlx5_0",
+                          8,
+                          {},
+                          {}});
     }
     capacity_ = nodes * 9 / 10;  // keep about 90 % of the fleet busy
     fill();
@@ -155,8 +159,11 @@ class StreamGenerator {
         at(now_ + 1000, [this, node, op] { emit(DiagnosticStarted{node, op}); });
         at(now_ + 120'000, [this, node, op] {
           const bool broken = world_[node].broken;
-          emit(DiagnosticFinished{node, op, broken ? Verdict::Fail : Verdict::Pass,
-                                  broken ? "gpu 0: Diagnostic/memtest: fail (DCGM error 83)" : "", {}});
+          emit(DiagnosticFinished{node,
+                                  op,
+                                  broken ? Verdict::Fail : Verdict::Pass,
+                                  broken ? "gpu 0: Diagnostic/memtest: fail (DCGM error 83)" : "",
+                                  {}});
         });
         return;
       }

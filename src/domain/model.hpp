@@ -99,11 +99,11 @@ struct Node {
   std::string ip;            // ip
   std::string ibdev;         // ibdev
   int gpus = 0;
-  std::string node_type;     // seed 004 node_type
-  std::string gpu_type;      // seed 004 gpu_type (the GPU model)
-  std::string node_pool;     // seed 004 node_pool_id ("" outside any pool)
-  bool locked = false;       // seed 004 is_locked: no new job is placed on it
-  TimeMs registered_at = 0;  // seed 004 registered_at
+  std::string node_type;       // seed 004 node_type
+  std::string gpu_type;        // seed 004 gpu_type (the GPU model)
+  std::string node_pool;       // seed 004 node_pool_id ("" outside any pool)
+  bool locked = false;         // seed 004 is_locked: no new job is placed on it
+  TimeMs registered_at = 0;    // seed 004 registered_at
   std::string driver_version;  // the NVIDIA driver's, as the agent reported it
   TimeMs created_at = 0;
   std::int64_t inventory_version = 0;

@@ -225,8 +225,13 @@ void Simulation::settle(TimeMs t) {
 void Simulation::register_node(const std::string& name, bool at_once) {
   SimNode& n = nodes_[name];
   controller_->node_connected(name);
-  NodeRegistered registered{name, fmt::format("{}-boot-{}", report_prefix_, n.boots), "", "",
-                            scenario_.cluster.gpus_per_node, "", ""};
+  NodeRegistered registered{name,
+                            fmt::format("{}-boot-{}", report_prefix_, n.boots),
+                            "",
+                            "",
+                            scenario_.cluster.gpus_per_node,
+                            "",
+                            ""};
   if (at_once) return deliver_report(Event{report_key(name, n), now_, std::move(registered)});
   report_event(name, std::move(registered));
 }
@@ -439,8 +444,11 @@ void Simulation::diagnose(const Action& a) {
   if (std::exchange(n.diag_hangs, false)) return;  // never answers
   at(now_ + seconds(scenario_.cluster.diag_seconds), [this, node, op] {
     const bool broken = nodes_[node].gpu_broken;
-    report_event(node, DiagnosticFinished{node, op, broken ? Verdict::Fail : Verdict::Pass,
-                                          broken ? "gpu 0: memtest fail (simulated)" : "", {}});
+    report_event(node, DiagnosticFinished{node,
+                                          op,
+                                          broken ? Verdict::Fail : Verdict::Pass,
+                                          broken ? "gpu 0: memtest fail (simulated)" : "",
+                                          {}});
   });
 }
 

@@ -421,8 +421,7 @@ void SqliteStore::write_node(const Entry& e) {
   if (e.inventory.changed &&
       run(st_->update_node_inventory, n.name, n.instance_ref, n.cluster_name, n.ip, n.ibdev, n.gpus,
           n.node_type, n.gpu_type, n.node_pool, n.locked, n.registered_at, n.driver_version,
-          e.inventory.changes,
-          e.inventory.read_version) == 0)
+          e.inventory.changes, e.inventory.read_version) == 0)
     throw VersionConflict("node " + n.name + "'s inventory changed since version " +
                           std::to_string(e.inventory.read_version) + " (another writer)");
 }

@@ -25,7 +25,8 @@ class HttpApiTest : public ::testing::Test {
                                                Policy{});
     controller_->start();
     for (const char* n : {"node-1", "node-2"})
-      controller_->post(Event{std::string("reg-") + n, 0, NodeRegistered{n, "b", "", "", 8, {}, {}}});
+      controller_->post(
+          Event{std::string("reg-") + n, 0, NodeRegistered{n, "b", "", "", 8, {}, {}}});
     controller_->settle();
     api_ = std::make_unique<HttpApi>(*controller_, store_);
     port_ = api_->bind("127.0.0.1", 0);

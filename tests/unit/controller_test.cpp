@@ -93,8 +93,8 @@ class ControllerTest : public ::testing::Test {
   void register_nodes() {
     for (const char* n : {"node-1", "node-2"}) {
       controller_->node_connected(n);
-      controller_->post(
-          Event{std::string("reg-") + n, clock_.now(), NodeRegistered{n, "boot-a", "", "", 8, {}, {}}});
+      controller_->post(Event{std::string("reg-") + n, clock_.now(),
+                              NodeRegistered{n, "boot-a", "", "", 8, {}, {}}});
     }
     controller_->settle();
   }

@@ -32,8 +32,13 @@ class EngineHarness {
 
   void add_nodes(int count) {
     for (int i = 1; i <= count; ++i)
-      send(NodeRegistered{"node-" + std::to_string(i), "boot-a", "10.0.0." + std::to_string(i),
-                          "mlx5_0", 8, {}, {}});
+      send(NodeRegistered{"node-" + std::to_string(i),
+                          "boot-a",
+                          "10.0.0." + std::to_string(i),
+                          "mlx5_0",
+                          8,
+                          {},
+                          {}});
   }
   Decision submit(const std::string& job, std::vector<std::string> nodes) {
     TaskDefinition def;

@@ -15,7 +15,8 @@ TEST(RuntimeNodeHalves, RecoveryWritesOnlyTheHealthHalf) {
   test::QuietNotifier notifier;
   Runtime runtime(store, driver, notifier, Engine(Policy{}));
   runtime.start();
-  runtime.apply(Event{"r1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "mlx5_0", 8, {}, {}}});
+  runtime.apply(
+      Event{"r1", 0, NodeRegistered{"node-1", "boot-a", "10.0.0.1", "mlx5_0", 8, {}, {}}});
   TaskDefinition def;
   runtime.apply(Event{"s", 0, JobSubmitted{"train", {"node-1"}, 0, def}});
   Snapshot stored;
