@@ -94,6 +94,7 @@ struct Options {
   std::string ready_file;
   int agents = 1000;
   double duration = 60;
+  double hold = 0;  // reconnect: stay connected this long once all are welcomed again
   int threads = 1;
   int handshakes = 500;  // connection attempts in flight at once
   int backoff_base_ms = 1000, backoff_cap_ms = 60'000;
@@ -807,6 +808,9 @@ int do_reconnect(Load& load) {
   result("reconnect_tcp_failures", static_cast<double>(load.connect_failures - connect_before));
   result("reconnect_tls_failures", static_cast<double>(load.tls_failures - tls_before));
   print_counters(load);
+  if (all && !load.o.ready_file.empty()) std::ofstream(load.o.ready_file + ".again") << "ready\n";
+  std::fflush(stdout);
+  if (all) wait_for([] { return false; }, load.o.hold);
   return all && load.refused == refused_before ? 0 : 1;
 }
 
@@ -823,6 +827,9 @@ int main(int argc, char** argv) {
   app.add_option("--agents", o.agents, "Connections (the first N credentials)");
   app.add_option("--duration", o.duration,
                  "connect: hold this long after all were welcomed; reconnect: the longest wait");
+  app.add_option("--hold", o.hold,
+                 "reconnect: stay connected this long once all are back (READY_FILE.again "
+                 "written then)");
   app.add_option("--threads", o.threads, "io threads (1 or 2)");
   app.add_option("--handshakes", o.handshakes, "Connection attempts in flight at most");
   app.add_option("--backoff-base-ms", o.backoff_base_ms, "Reconnect backoff base (agent: 1000)");
