@@ -1,4 +1,5 @@
 #pragma once
+#include <spawn.h>
 // Runs a command with a deadline and captured output (the diagnostic, the reboot command), and the
 // DCGM diagnostic on top of it. Never through a shell: argv words are passed as they are.
 #include <chrono>
@@ -18,6 +19,10 @@ struct CommandOutcome {
   std::string out, err;    // each cut at its limit; err also says why it could not be run
   bool out_truncated = false;
 };
+
+// Attributes for a child in a process group of its own (so a stop or timeout reaches everything it
+// starts), with an empty signal mask and default handlers (the agent's are not inherited).
+void init_own_group_spawn(posix_spawnattr_t* attr);
 
 inline constexpr std::size_t kMaxCommandOutput = 8 << 20;
 inline constexpr std::size_t kMaxCommandError = 2048;

@@ -20,6 +20,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "agent/diagnostic_runner.hpp"
+
 extern char** environ;
 
 namespace shepherd::agent {
@@ -259,18 +261,8 @@ bool TaskRunner::start(const TaskSpec& spec) {
     posix_spawn_file_actions_addchdir_np(&actions, spec.working_dir.c_str());
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // the agent's sockets stay its own
   posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
   // pgroup 0: a new group led by the task, so stop() reaches everything it starts.
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t mask;
-  sigemptyset(&mask);
-  posix_spawnattr_setsigmask(&attr, &mask);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int s : {SIGTERM, SIGINT, SIGPIPE, SIGCHLD, SIGHUP, SIGQUIT}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
+  init_own_group_spawn(&attr);
 
   std::vector<char*> argv;
   for (const auto& a : spec.command) argv.push_back(const_cast<char*>(a.c_str()));
