@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "common/process_tuning.hpp"
 #include "config/config.hpp"
 #include "server/layout.hpp"
 #include "server/server.hpp"
@@ -61,6 +62,8 @@ void add_server_command(CLI::App& app, int& code) {
       return;
     }
     spdlog::set_level(spdlog::level::info);  // a daemon's log: connections, enrolments, refusals
+    spdlog::info("server: open-files limit {}; freed memory returned promptly: {}",
+                 raise_open_files_limit(), return_freed_memory_promptly() ? "yes" : "no");
     try {
       server::Server s(*dir, [](const std::string& line) { std::cout << line << std::endl; });
       g_server = &s;

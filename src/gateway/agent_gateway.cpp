@@ -21,8 +21,10 @@ void AgentGateway::execute(const Action& action, DeliveryCallback done) {
   session->send_action(action, std::move(done));
 }
 
-void AgentGateway::accept(net::TlsStream stream, net::UpgradeRequest request, std::string remote) {
-  auto session = std::make_shared<AgentSession>(*this, std::move(stream), std::move(remote));
+void AgentGateway::accept(net::TlsStream stream, net::UpgradeRequest request, std::string remote,
+                          net::ConnectionSlot slot) {
+  auto session =
+      std::make_shared<AgentSession>(*this, std::move(stream), std::move(remote), std::move(slot));
   session->start(std::move(request));
 }
 

@@ -51,7 +51,8 @@ class AgentGateway : public ClusterDriver, public net::UpgradeHandler {
   // ClusterDriver: any thread. A node not connected fails the hand-over (retried with backoff).
   void execute(const Action& action, DeliveryCallback done) override;
   // UpgradeHandler: the HTTP server's event loop.
-  void accept(net::TlsStream stream, net::UpgradeRequest request, std::string remote) override;
+  void accept(net::TlsStream stream, net::UpgradeRequest request, std::string remote,
+              net::ConnectionSlot slot) override;
 
   // POST /agent/v1/enrol (bootstrap token) on the server's router.
   void add_routes(net::Router& router);

@@ -17,12 +17,14 @@ namespace {
 constexpr std::size_t kMaxLogRequests = 64;  // outstanding per connection
 }
 
-AgentSession::AgentSession(AgentGateway& gateway, net::TlsStream stream, std::string remote)
+AgentSession::AgentSession(AgentGateway& gateway, net::TlsStream stream, std::string remote,
+                           net::ConnectionSlot slot)
     : gateway_(gateway),
       controller_(gateway.controller()),
       ws_(std::move(stream)),
       remote_(std::move(remote)),
-      hello_deadline_(ws_.get_executor()) {}
+      hello_deadline_(ws_.get_executor()),
+      slot_(std::move(slot)) {}
 
 AgentSession::~AgentSession() = default;
 

@@ -15,7 +15,8 @@ namespace shepherd::gateway {
 // post there and may be called from any thread.
 class AgentSession : public std::enable_shared_from_this<AgentSession> {
  public:
-  AgentSession(AgentGateway& gateway, net::TlsStream stream, std::string remote);
+  AgentSession(AgentGateway& gateway, net::TlsStream stream, std::string remote,
+               net::ConnectionSlot slot);
   ~AgentSession();
 
   // Checks the credential of the upgrade request and accepts or refuses the WebSocket.
@@ -50,6 +51,7 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   std::map<std::string, std::shared_ptr<std::promise<LogChunk>>> log_requests_;
   std::uint64_t next_request_ = 0;
   boost::asio::steady_timer hello_deadline_;
+  net::ConnectionSlot slot_;  // counts this connection against the server's max_connections
 };
 
 }  // namespace shepherd::gateway

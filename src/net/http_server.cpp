@@ -71,6 +71,9 @@ struct HttpServer::Impl {
   std::map<std::string, std::shared_ptr<UpgradeHandler>> upgrades;
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopped{false};
+  asio::steady_timer accept_pause{ioc};
+  bool accept_failing = false;  // warned once per run of failures, not once per try
+  bool refusing = false;        // the same for connections over max_connections
 
   void accept();
 };
@@ -84,7 +87,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       : server_(server), stream_(std::move(stream)), remote_(std::move(remote)) {
     ++server_.connections;
   }
-  ~Session() { --server_.connections; }
+  ~Session() {
+    if (!handed_over_) --server_.connections;
+  }
 
   void start() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -197,7 +202,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       it = server_.upgrades.find(path);
       if (it != server_.upgrades.end()) {
         lowest().expires_never();
-        it->second->accept(std::move(stream_), parser_->release(), remote_);
+        handed_over_ = true;  // the slot counts the connection from now on
+        auto& count = server_.connections;
+        net::ConnectionSlot slot(nullptr, [&count](void*) { --count; });
+        it->second->accept(std::move(stream_), parser_->release(), remote_, std::move(slot));
         return;
       }
     }
@@ -268,6 +276,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   static constexpr std::size_t kScratch = 16u << 10;
   std::unique_ptr<char[]> scratch_;  // only while draining
   std::size_t drained_ = 0;
+  bool handed_over_ = false;
   unsigned version_ = 11;
 };
 
@@ -276,21 +285,42 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 void HttpServer::Impl::accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (stopped) return;
-    if (!ec) {
+    if (ec == asio::error::operation_aborted) return;  // the acceptor closed
+    if (ec) {
+      // Out of file descriptors (EMFILE, ENFILE) or memory: the pending connection stays in the
+      // backlog, so trying again at once would spin a core. Pause, then try again.
+      if (!accept_failing)
+        spdlog::warn("http: cannot accept connections ({}), {} open; retrying every 100 ms",
+                     ec.message(), connections.load());
+      accept_failing = true;
+      accept_pause.expires_after(std::chrono::milliseconds(100));
+      accept_pause.async_wait([this](beast::error_code waited) {
+        if (!waited && !stopped) accept();
+      });
+      return;
+    }
+    if (accept_failing) spdlog::info("http: accepting connections again");
+    accept_failing = false;
+    {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // no Nagle wait on a kept-alive client
       const auto peer = socket.remote_endpoint(ignored);
       const std::string remote = ignored ? "" : peer.address().to_string();
       if (connections >= options.max_connections) {
-        spdlog::warn("http: refusing a connection from {}: {} open", remote, connections.load());
+        if (!refusing)  // once per run of refusals: a fleet reconnecting would flood the log
+          spdlog::warn("http: refusing connections (from {} first): {} open, the limit is {}",
+                       remote, connections.load(), options.max_connections);
+        refusing = true;
         socket.close(ignored);
-      } else if (tls) {
-        std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(socket), *tls), remote)
-            ->start();
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)),
-                                                     remote)
-            ->start();
+        refusing = false;
+        if (tls)
+          std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(socket), *tls), remote)
+              ->start();
+        else
+          std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)),
+                                                       remote)
+              ->start();
       }
     }
     accept();
