@@ -54,10 +54,15 @@ void apply_env_var(Config& c, const Field& f, const std::string& var, const std:
 
 void apply_env(Config& c, const Env& env) {
   // The seeds' names first, so that SHEPHERD_* (applied after) wins when both are set.
-  const std::pair<const char*, const char*> seed_names[] = {
-      {"ECS_CLUSTER_NAME", "cluster_name"}, {"DCGM_HEALTH_CHECK_TASK", "diagnostic.command"}};
-  for (const auto& [var, path] : seed_names)
-    if (auto value = lookup(env, var)) apply_env_var(c, *find_field(path), var, *value);
+  if (auto value = lookup(env, "ECS_CLUSTER_NAME"))
+    apply_env_var(c, *find_field("cluster_name"), "ECS_CLUSTER_NAME", *value);
+  for (const char* var :
+       {"SHEPHERD_DIAGNOSTIC_COMMAND", "SHEPHERD_REBOOT_COMMAND", "DCGM_HEALTH_CHECK_TASK"})
+    if (lookup(env, var))
+      throw ConfigError(std::string(var) + ": " +
+                        agent_setting(std::string_view(var).starts_with("SHEPHERD_REBOOT")
+                                          ? "reboot.command"
+                                          : "diagnostic.command"));
   for (const auto& f : fields()) {
     const std::string var = env_name(f.path);
     if (auto value = lookup(env, var)) apply_env_var(c, f, var, *value);
@@ -135,8 +140,6 @@ nlohmann::json redacted_json(const Config& c) {
         {"start_timeout", p.start_timeout},
         {"app_exit_codes", p.app_exit_codes},
         {"other_exit_codes", to_string(p.other_exit_codes)}}},
-      {"diagnostic", {{"command", c.diagnostic_command}}},
-      {"reboot", {{"command", c.reboot_command}}},
       {"notify", {{"webhook_url", c.webhook_url.empty() ? "(not set)" : "(set)"}}},
   };
 }

@@ -9,14 +9,14 @@
 namespace shepherd {
 
 // Everything the server reads at start. Precedence, lowest first: these defaults, the YAML file,
-// the seeds' environment names (ECS_CLUSTER_NAME, DCGM_HEALTH_CHECK_TASK), SHEPHERD_* variables.
+// the seeds' environment name ECS_CLUSTER_NAME, SHEPHERD_* variables. The health check and the
+// reboot command are each agent's settings (`shepherd agent --help`); setting them here is an
+// error that says so.
 struct Config {
   std::string cluster_name = "shepherd";
   Policy policy;
   std::string store_path;
   std::string webhook_url;  // SECRET: only from the environment or a private file; never logged
-  std::string diagnostic_command = "dcgmi diag -r {level} -j";
-  std::string reboot_command = "systemctl reboot";
   std::string listen = "127.0.0.1:8080";
   // How long the store keeps event keys (the idempotency record) and the timeline: by age, counted
   // back from the newest row, and by rows (store/sqlite_retention.hpp).
@@ -35,12 +35,12 @@ class ConfigError : public std::runtime_error {
 
 // Reads the YAML file (none if the path is empty), then applies `env`. Throws ConfigError.
 // YAML keys: cluster_name, store.path, listen, policy.{max_retries, diag_level, diag_timeout,
-// reboot_timeout, heartbeat_timeout, app_exit_codes}, diagnostic.command, reboot.command,
-// notify.webhook_url_file, store.retention.{events_max_age, events_max_rows, timeline_max_age,
-// timeline_max_rows}. Each is overridden by SHEPHERD_<KEY> (dots as underscores, upper case;
-// lists comma-separated; empty values count as unset). The webhook URL comes from
-// SHEPHERD_WEBHOOK_URL, or from the file named by SHEPHERD_WEBHOOK_URL_FILE or
-// notify.webhook_url_file, which must not be accessible by group or others.
+// reboot_timeout, heartbeat_timeout, app_exit_codes}, notify.webhook_url_file,
+// store.retention.{events_max_age, events_max_rows, timeline_max_age, timeline_max_rows}. Each is
+// overridden by SHEPHERD_<KEY> (dots as underscores, upper case; lists comma-separated; empty
+// values count as unset). The webhook URL comes from SHEPHERD_WEBHOOK_URL, or from the file named
+// by SHEPHERD_WEBHOOK_URL_FILE or notify.webhook_url_file, which must not be accessible by group or
+// others.
 Config load_config(const std::string& yaml_path_or_empty,
                    const std::map<std::string, std::string>& env);
 

@@ -9,7 +9,7 @@
 namespace shepherd::config_detail {
 namespace {
 
-const std::array<Field, 17> kFields{{
+const std::array<Field, 15> kFields{{
     {"cluster_name", Type::String, &Config::cluster_name},
     {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
     {"listen", Type::String, &Config::listen},
@@ -22,8 +22,6 @@ const std::array<Field, 17> kFields{{
     {"policy.start_timeout", Type::Seconds, nullptr, nullptr, &Policy::start_timeout},
     {"policy.app_exit_codes", Type::IntList},
     {"policy.other_exit_codes", Type::OtherExitCodes},
-    {"diagnostic.command", Type::String, &Config::diagnostic_command},
-    {"reboot.command", Type::String, &Config::reboot_command},
     {.path = "store.retention.events_max_age",
      .type = Type::Seconds,
      .config_seconds = &Config::events_max_age},
@@ -67,6 +65,17 @@ std::span<const Field> fields() {
 const Field* find_field(std::string_view path) {
   for (const auto& f : kFields)
     if (f.path == path) return &f;
+  return nullptr;
+}
+
+const char* agent_setting(std::string_view path) {
+  // The agent runs these as root on its own node, so each node names its own (src/agent/agent.hpp).
+  if (path == "diagnostic" || path == "diagnostic.command")
+    return "the health check is set on each node now: `shepherd agent --diag-command "
+           "\"dcgmi diag -r {level} -j\"` (the default); the server no longer reads it";
+  if (path == "reboot" || path == "reboot.command")
+    return "the reboot command is set on each node now: `shepherd agent --reboot-command "
+           "\"systemctl reboot\"` (the default); the server no longer reads it";
   return nullptr;
 }
 

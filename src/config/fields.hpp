@@ -27,6 +27,9 @@ struct Field {
 
 std::span<const Field> fields();
 const Field* find_field(std::string_view path);
+// For a key the server once read and each agent now owns (diagnostic.command, reboot.command, or
+// their sections): the message that says where it went; nullptr for any other key.
+const char* agent_setting(std::string_view path);
 
 // The key holding the path of the webhook URL file, and keys refused because they would put the
 // URL itself in the YAML file.

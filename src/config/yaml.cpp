@@ -110,6 +110,8 @@ class Reader {
         if (value.IsNull()) continue;  // `policy:` with nothing under it
         if (!value.IsMap()) throw error(mark, path, "expected a map");
         walk(value, path);
+      } else if (const char* moved = agent_setting(path)) {
+        throw error(key.Mark(), path, moved);
       } else {
         throw error(key.Mark(), path,
                     "unknown key (known" + (section.empty() ? "" : " under " + section) + ": " +

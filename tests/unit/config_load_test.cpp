@@ -57,8 +57,6 @@ TEST_F(ConfigTest, DefaultsEqualPolicyDefaults) {
   EXPECT_EQ(c.policy.app_exit_codes, p.app_exit_codes);
   EXPECT_EQ(c.cluster_name, "shepherd");
   EXPECT_EQ(c.listen, "127.0.0.1:8080");
-  EXPECT_EQ(c.diagnostic_command, "dcgmi diag -r {level} -j");
-  EXPECT_EQ(c.reboot_command, "systemctl reboot");
   EXPECT_EQ(c.store_path, "");
   EXPECT_EQ(c.webhook_url, "");
   // An empty file is all defaults too.
@@ -78,10 +76,6 @@ policy:
   heartbeat_timeout: 30
   start_timeout: 120
   app_exit_codes: [1, 2, 137]
-diagnostic:
-  command: dcgmi diag -r {level}
-reboot:
-  command: /sbin/reboot
 )"),
                                {});
   EXPECT_EQ(c.cluster_name, "gpu-a");
@@ -94,8 +88,6 @@ reboot:
   EXPECT_EQ(c.policy.heartbeat_timeout, 30);
   EXPECT_EQ(c.policy.start_timeout, 120);
   EXPECT_EQ(c.policy.app_exit_codes, (std::vector<int>{1, 2, 137}));
-  EXPECT_EQ(c.diagnostic_command, "dcgmi diag -r {level}");
-  EXPECT_EQ(c.reboot_command, "/sbin/reboot");
 }
 
 TEST_F(ConfigTest, EnvironmentOverridesYaml) {
@@ -106,7 +98,6 @@ TEST_F(ConfigTest, EnvironmentOverridesYaml) {
                                       {"SHEPHERD_POLICY_APP_EXIT_CODES", "1, 42"},
                                       {"SHEPHERD_STORE_PATH", "/tmp/x.db"},
                                       {"SHEPHERD_LISTEN", "127.0.0.1:1"},
-                                      {"SHEPHERD_REBOOT_COMMAND", "reboot now"},
                                       {"SHEPHERD_POLICY_DIAG_LEVEL", ""}});  // blank: unset
   EXPECT_EQ(c.cluster_name, "b");
   EXPECT_EQ(c.policy.max_retries, 5);
@@ -114,21 +105,42 @@ TEST_F(ConfigTest, EnvironmentOverridesYaml) {
   EXPECT_EQ(c.policy.app_exit_codes, (std::vector<int>{1, 42}));
   EXPECT_EQ(c.store_path, "/tmp/x.db");
   EXPECT_EQ(c.listen, "127.0.0.1:1");
-  EXPECT_EQ(c.reboot_command, "reboot now");
   EXPECT_EQ(c.policy.diag_level, 1);
 }
 
 TEST_F(ConfigTest, SeedNamesWorkAndShepherdNamesWin) {
-  const Env seeds{{"ECS_CLUSTER_NAME", "ecs-cluster"}, {"DCGM_HEALTH_CHECK_TASK", "dcgm-check"}};
+  const Env seeds{{"ECS_CLUSTER_NAME", "ecs-cluster"}};
   Config c = load_config(write("s.yaml", "cluster_name: from-yaml\n"), seeds);
   EXPECT_EQ(c.cluster_name, "ecs-cluster");
-  EXPECT_EQ(c.diagnostic_command, "dcgm-check");
   Env both = seeds;
   both["SHEPHERD_CLUSTER_NAME"] = "new";
-  both["SHEPHERD_DIAGNOSTIC_COMMAND"] = "dcgmi diag -r {level} -j";
   c = load_config("", both);
   EXPECT_EQ(c.cluster_name, "new");
-  EXPECT_EQ(c.diagnostic_command, "dcgmi diag -r {level} -j");
+}
+
+// The health check and the reboot command run as root on each node, so each agent names its own;
+// a server told to set them says where they went instead of ignoring them.
+TEST_F(ConfigTest, AgentSettingsGivenToTheServerAreErrorsThatSayWhereTheyWent) {
+  for (const char* yaml :
+       {"diagnostic:\n  command: dcgmi diag -r 1 -j\n", "reboot:\n  command: /sbin/reboot\n"}) {
+    try {
+      load_config(write("agent.yaml", yaml), {});
+      ADD_FAILURE() << "accepted " << yaml;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("shepherd agent --"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("agent.yaml:1"), std::string::npos) << e.what();
+    }
+  }
+  for (const char* var :
+       {"SHEPHERD_DIAGNOSTIC_COMMAND", "SHEPHERD_REBOOT_COMMAND", "DCGM_HEALTH_CHECK_TASK"}) {
+    try {
+      load_config("", {{var, "x"}});
+      ADD_FAILURE() << "accepted " << var;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(var), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("shepherd agent --"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
@@ -247,8 +259,7 @@ TEST_F(ConfigTest, RedactedJsonHidesOnlyTheWebhookUrl) {
   EXPECT_EQ(j["policy"]["max_retries"], 1);
   EXPECT_EQ(j["policy"]["diag_timeout"], 900.0);
   EXPECT_EQ(j["policy"]["app_exit_codes"], nlohmann::json::array());
-  EXPECT_EQ(j["diagnostic"]["command"], "dcgmi diag -r {level} -j");
-  EXPECT_EQ(j["reboot"]["command"], "systemctl reboot");
+  EXPECT_FALSE(j.contains("diagnostic"));
   c.webhook_url.clear();
   EXPECT_EQ(redacted_json(c)["notify"]["webhook_url"], "(not set)");
 }
