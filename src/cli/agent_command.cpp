@@ -78,7 +78,8 @@ void add_agent_command(CLI::App& app, int& code) {
       client::ClientOptions c;
       c.server = o->server_url;
       c.ca_file = o->ca_file;
-      c.token = read_secret_file(*token_file);
+      c.token = client::token_in_file(read_secret_file(*token_file), *token_file);
+      c.token_source = "--bootstrap-token-file: the server's DIR/secrets/bootstrap.token";
       client::ApiClient api(c);
       const auto answer = api.post(std::string(protocol::kEnrolPath), {{"node", *name}});
       std::filesystem::create_directories(o->state_dir);

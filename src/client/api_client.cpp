@@ -47,14 +47,7 @@ std::string read_token_file(const std::string& path) {
   if (!in) throw ClientError("cannot read the token file " + path + ": " + errno_text(errno));
   std::ostringstream content;
   content << in.rdbuf();
-  const std::string token = trimmed(content.str());
-  if (token.empty()) throw ClientError("the token file " + path + " is empty");
-  // It goes into a header line: a space or line break inside would split or corrupt it.
-  for (char ch : token)
-    if (std::isspace(static_cast<unsigned char>(ch)) ||
-        std::iscntrl(static_cast<unsigned char>(ch)))
-      throw ClientError("the token file " + path + " holds more than one word");
-  return token;
+  return token_in_file(content.str(), path);
 }
 
 std::string env_or(const EnvLookup& env, const std::string& name, const std::string& fallback) {
@@ -91,7 +84,8 @@ std::string why_connect_fails(const std::string& host, int port, std::chrono::se
 
 // The API's errors are {"error": {"code", "field", "message"}}: "HTTP 404 not_found (job_id): no
 // job named x". Another body (a proxy's page) gives its first line.
-std::string http_error(int status, const std::string& body, bool token_sent) {
+std::string http_error(int status, const std::string& body, bool token_sent,
+                       const std::string& token_source) {
   std::string msg = "HTTP " + std::to_string(status);
   const json j = json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
@@ -106,12 +100,24 @@ std::string http_error(int status, const std::string& body, bool token_sent) {
     msg += ": " + first.substr(0, 200);
   }
   if (status == 401)
-    msg += token_sent ? " (check the token given by --token-file or SHEPHERD_TOKEN_FILE)"
+    msg += token_sent ? " (check the token given by " + token_source + ")"
                       : " (pass the admin token with --token-file FILE or SHEPHERD_TOKEN_FILE)";
   return one_line(msg);
 }
 
 }  // namespace
+
+std::string token_in_file(const std::string& content, const std::string& path) {
+  const std::string token = trimmed(content);
+  if (token.empty()) throw ClientError("the token file " + path + " is empty");
+  // It goes into a header line: a space, line break or other byte would split or corrupt it.
+  for (char ch : token)
+    if (ch <= ' ' || ch > '~')
+      throw ClientError("the token file " + path +
+                        " does not hold a token (one word of printable characters; is it the "
+                        "right file?)");
+  return token;
+}
 
 std::optional<std::string> process_env(const std::string& name) {
   const char* value = std::getenv(name.c_str());
@@ -221,7 +227,11 @@ ApiClient::Answer ApiClient::send(const std::string& method, const std::string& 
         throw ClientError("cannot reach " + base_ + ": no answer to connect within " + secs);
       case httplib::Error::Read:
         throw ClientError("no answer from " + base_ + " to " + method + " " + path + " within " +
-                          secs + " (or the connection closed)");
+                          secs + " (or the connection closed" +
+                          (base_.starts_with("http://") ? "; a TLS server? try https://)" : ")"));
+      case httplib::Error::Write:
+        throw ClientError("cannot reach " + base_ + ": the connection closed while sending" +
+                          (base_.starts_with("http://") ? " (a TLS server? try https://)" : ""));
       case httplib::Error::SSLConnection:
         throw ClientError("cannot reach " + base_ + ": the TLS handshake failed (is it https?)");
       case httplib::Error::SSLLoadingCerts:
@@ -236,7 +246,8 @@ ApiClient::Answer ApiClient::send(const std::string& method, const std::string& 
     }
   }
   if (res->status < 200 || res->status > 299)
-    throw ClientError(http_error(res->status, res->body, !options_.token.empty()));
+    throw ClientError(
+        http_error(res->status, res->body, !options_.token.empty(), options_.token_source));
   Answer answer{res->body, {}};
   for (const auto& [name, value] : res->headers) {
     std::string lower = name;

@@ -21,6 +21,7 @@ struct ClientOptions {
   std::string token;    // secret: sent as Authorization: Bearer, never printed
   std::string ca_file;  // https: the server's CA (`shepherd server init` writes DIR/tls/ca.crt)
   std::chrono::seconds timeout{10};
+  std::string token_source = "--token-file or SHEPHERD_TOKEN_FILE";  // for a 401's message
 };
 
 // What the user typed; "" where a flag was not given.
@@ -38,6 +39,9 @@ class ClientError : public std::runtime_error {
 // The environment as a lookup, so tests need not set the process's own.
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 std::optional<std::string> process_env(const std::string& name);
+// The token in a token file's `content` (surrounding blanks dropped); a ClientError naming `path`
+// if it is empty or not one word of printable ASCII (the wrong file, say a certificate).
+std::string token_in_file(const std::string& content, const std::string& path);
 
 inline constexpr const char* kDefaultServer = "http://127.0.0.1:8080";
 

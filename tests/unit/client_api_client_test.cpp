@@ -226,7 +226,17 @@ TEST_F(ResolveOptions, AnUnreadableOrEmptyTokenFileIsAnErrorNamingIt) {
   const std::string two = write("two", "a b\n");
   EXPECT_NE(error_of([&] {
               resolve({"", two, ""});
-            }).find("more than one word"),
+            }).find("does not hold a token"),
+            std::string::npos);
+  // The wrong file (a certificate): named as such, not sent to become a corrupt header line.
+  const std::string pem =
+      write("ca.crt", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  EXPECT_EQ(error_of([&] {
+              resolve({"", pem, ""});
+            }),
+            "the token file " + pem +
+                " does not hold a token (one word of printable characters; is it the right file?)");
+  EXPECT_NE(error_of([&] { token_in_file("caf\xc3\xa9", "t"); }).find("does not hold a token"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
               resolve({"", dir_.string(), ""});
