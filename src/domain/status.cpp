@@ -66,9 +66,10 @@ using N = NodeStatus;
 // Node: seed 002's graph; UNKNOWN when heartbeats stop and back when they resume; FAILED when a
 // diagnostic or a reboot gives up, and AVAILABLE again only through an operator's repair. A node
 // in doubt (PENDING) reaches AVAILABLE only through a diagnostic that ran (PENDING_HEALTHCHECK).
-constexpr std::array<std::pair<N, N>, 26> kNodeTransitions{{
+constexpr std::array<std::pair<N, N>, 27> kNodeTransitions{{
     {N::Available, N::Assigned},
     {N::Available, N::Unknown},
+    {N::Available, N::Pending},  // a reboot-class Xid on an idle node: diagnosed before reuse
     {N::Assigned, N::InProgress},
     {N::Assigned, N::Available},
     {N::Assigned, N::Pending},

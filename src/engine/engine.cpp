@@ -329,6 +329,9 @@ class Rules {
     const std::string what = "Xid " + std::to_string(e.xid) +
                              (e.pci.empty() ? "" : " on " + e.pci) + " (" + e.action + ")";
     const bool needs_node_cure = e.action == "RESTART_BM" || e.action == "RESET_GPU";
+    // An idle node with a GPU that needs a node-level cure must not take the next job unproven.
+    if (needs_node_cure && n.status == NodeStatus::Available && n.job_id.empty())
+      return rules::start_diagnostic(c_, e.node, what + " while idle: diagnosing");
     const Job* job = b_.job(n.job_id);
     if (!needs_node_cure || !live(job) || n.status != NodeStatus::InProgress) {
       b_.edit_node(e.node).reason = what + ": recorded";

@@ -78,7 +78,10 @@ void AgentGateway::close_all() {
 LogChunk AgentGateway::fetch_log(const std::string& node, const std::string& task_id,
                                  std::uint64_t offset, std::size_t max_bytes) {
   auto session = session_of(node);
-  if (!session) throw LogUnavailable("node " + node + " is not connected");
+  if (!session)
+    throw LogUnavailable("node " + node +
+                         " is not connected; the agent keeps the log (its DIR/logs/" + task_id +
+                         ".log) and serves it again once it reconnects");
   auto answer = std::make_shared<std::promise<LogChunk>>();
   auto future = answer->get_future();
   session->request_log(task_id, offset, max_bytes, std::move(answer));

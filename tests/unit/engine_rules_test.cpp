@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 
 #include "engine_cases.hpp"
+#include "engine_xid_cases.hpp"
 
 namespace shepherd::testing {
 namespace {
@@ -64,6 +65,9 @@ const NamedCase kCases[] = {
     CASE(lost_node_back_healthy_restarts_without_reboot),
     CASE(task_that_never_starts_times_out_and_is_recovered),
     CASE(start_payload_environment_overrides_definition),
+    CASE(xid_reboot_class_under_running_task_starts_recovery),
+    CASE(xid_application_class_is_recorded_only),
+    CASE(xid_reboot_class_on_idle_node_diagnoses_it),
 };
 #undef CASE
 
