@@ -62,7 +62,8 @@ class Fleet {
       if (stage(j) == Stage::Starting) continue;
       for (const auto& id : job(j).submitted_task_ids) send(TaskStarted{id, {}});
       if (stage(j) == Stage::Running) continue;
-      send(TaskExited{task_id_for(job_id(j), 0, 0), 1, 0, {}});  // the GPU of node index 0 broke
+      send(TaskExited{
+          task_id_for(job_id(j), 0, 0), 1, 0, {}, false});  // the GPU of node index 0 broke
       if (stage(j) == Stage::DiagPending) continue;
       const std::string node = job(j).assigned_nodes[0];
       const std::string op = snap.node(node)->operation_id;
@@ -184,13 +185,21 @@ std::vector<Kind> kinds() {
       {"task_exit_0", 360, 200,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
-             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)), 0, 0, {}};
+             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)),
+             0,
+             0,
+             {},
+             false};
        }},
       // A GPU fault kills a task: job PENDING_HEALTHCHECK, 7 tasks stopped, diagnostic asked for.
       {"task_exit_1_recovery", 11, 50,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
-             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)), 1, 0, {}};
+             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 0, pick_index(rng)),
+             1,
+             0,
+             {},
+             false};
        }},
       // A task Shepherd stopped for a recovery reports exit 143 (SIGTERM): noted, ignored.
       {"task_exit_143_stopped", 80, 150,
@@ -199,7 +208,8 @@ std::vector<Kind> kinds() {
              task_id_for(Fleet::job_id(pick_job(rng, S::DiagRunning)), 0, pick_index(rng, 1)),
              143,
              15,
-             {}};
+             {},
+             false};
        }},
       // The node agent starts the diagnostic: node PENDING -> PENDING_HEALTHCHECK.
       {"diagnostic_started", 11, 50,
@@ -252,7 +262,11 @@ std::vector<Kind> kinds() {
       {"unknown_task_exit", 2, 30,
        [=](std::mt19937& rng) -> EventBody {
          return TaskExited{
-             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 7, pick_index(rng)), 1, 0, {}};
+             task_id_for(Fleet::job_id(pick_job(rng, S::Running)), 7, pick_index(rng)),
+             1,
+             0,
+             {},
+             false};
        }},
       // ... and a timer of an operation that already finished.
       {"stale_timer", 2, 30,

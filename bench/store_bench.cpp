@@ -186,7 +186,7 @@ class StreamGenerator {
       SimNode& n = world_[node];
       if (n.task != task) return;  // already gone (stopped, rebooted)
       n.task.clear();
-      emit(TaskExited{task, code, signal, {}});
+      emit(TaskExited{task, code, signal, {}, false});
     });
   }
 

@@ -280,6 +280,7 @@ void Agent::send_exit(const TaskResult& result) {
   r.task_id = result.task_id;
   r.exit_code = result.exit_code;
   r.signal = result.signal;
+  r.interrupted = result.interrupted;
   link_->send(protocol::encode(protocol::AgentMessage{std::move(r)}));
 }
 

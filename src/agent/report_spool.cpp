@@ -22,7 +22,11 @@ ReportSpool::ReportSpool(std::string state_dir) : dir_(std::move(state_dir) + "/
     std::stringstream text;
     text << in.rdbuf();
     const auto j = nlohmann::json::parse(text.str(), nullptr, false);
-    if (j.is_discarded() || !j.contains("id") || !j.contains("seq") || !j.contains("frame")) {
+    // Checked field by field: a file of another shape must not throw out of the constructor
+    // (the agent would stop at every start).
+    if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j["id"].is_string() ||
+        !j.contains("seq") || !j["seq"].is_number_unsigned() || !j.contains("frame") ||
+        !j["frame"].is_string()) {
       spdlog::warn("agent: dropping unreadable spooled report {}", entry.path().string());
       fs::remove(entry.path());
       continue;

@@ -166,7 +166,11 @@ std::vector<std::string> environment_with(const std::map<std::string, std::strin
 }  // namespace
 
 void to_json(nlohmann::json& j, const TaskResult& r) {
-  j = {{"task_id", r.task_id}, {"exit_code", r.exit_code}, {"signal", r.signal}, {"note", r.note}};
+  j = {{"task_id", r.task_id},
+       {"exit_code", r.exit_code},
+       {"signal", r.signal},
+       {"note", r.note},
+       {"interrupted", r.interrupted}};
 }
 
 void from_json(const nlohmann::json& j, TaskResult& r) {
@@ -174,6 +178,7 @@ void from_json(const nlohmann::json& j, TaskResult& r) {
   r.exit_code = j.value("exit_code", 0);
   r.signal = j.value("signal", 0);
   r.note = j.value("note", "");
+  r.interrupted = j.value("interrupted", false);
 }
 
 bool safe_task_id(const std::string& id) {
@@ -423,6 +428,7 @@ std::vector<TaskResult> TaskRunner::recover() {
 
     TaskResult r;
     r.task_id = id;
+    r.interrupted = true;
     if (pid > 0 && !dead(st, start_time)) {
       ::kill(-pid, SIGTERM);
       ::kill(-pid, SIGCONT);

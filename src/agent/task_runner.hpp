@@ -40,9 +40,10 @@ struct TaskSpec {
 
 struct TaskResult {
   std::string task_id;
-  int exit_code = 0;  // 0 when a signal ended it
-  int signal = 0;     // the signal that ended it, 0 when it exited
-  std::string note;   // why, when the agent stopped it or lost track of it
+  int exit_code = 0;         // 0 when a signal ended it
+  int signal = 0;            // the signal that ended it, 0 when it exited
+  std::string note;          // why, when the agent stopped it or lost track of it
+  bool interrupted = false;  // ended (or found ended) by recover(): no fault of the task's code
   bool operator==(const TaskResult&) const = default;
 };
 void to_json(nlohmann::json& j, const TaskResult& r);

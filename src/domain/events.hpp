@@ -33,6 +33,9 @@ struct TaskExited {
   int exit_code = 0;
   int signal = 0;  // the signal that ended the process, 0 if it exited
   std::string node;
+  // The node's agent restarted under the task and ended it (or found it ended, its exit code
+  // unseen): no verdict on the task's code.
+  bool interrupted = false;
 };
 
 struct DiagnosticStarted {

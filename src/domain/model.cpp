@@ -21,12 +21,13 @@ constexpr EnumNames<OtherExitCodes, 2> kOtherExitCodeNames{{
     {OtherExitCodes::Ignore, "ignore"},
 }};
 
-constexpr EnumNames<RecoveryCause, 5> kRecoveryCauseNames{{
+constexpr EnumNames<RecoveryCause, 6> kRecoveryCauseNames{{
     {RecoveryCause::None, ""},
     {RecoveryCause::TaskFailed, "task_failed"},
     {RecoveryCause::NodeLost, "node_lost"},
     {RecoveryCause::NodeCrashed, "node_crashed"},
     {RecoveryCause::GpuError, "gpu_error"},
+    {RecoveryCause::AgentRestarted, "agent_restarted"},
 }};
 
 std::string number_text(double v) {

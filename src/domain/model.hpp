@@ -32,6 +32,7 @@ enum class RecoveryCause {
   NodeLost,     // "node_lost": its node lost its heartbeat under a running task
   NodeCrashed,  // "node_crashed": its node rebooted by itself (a new boot id) under a task
   GpuError,     // "gpu_error": its node's kernel logged a reboot- or reset-class Xid under a task
+  AgentRestarted,  // "agent_restarted": its node's agent restarted under a task and ended it
 };
 std::string_view to_string(RecoveryCause c);
 std::optional<RecoveryCause> parse_recovery_cause(std::string_view s);

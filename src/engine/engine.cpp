@@ -136,6 +136,10 @@ class Rules {
     const std::string what = exit_text(task, e.exit_code, e.signal);
     b_.set_task_status(task.id, TaskStatus::Terminated, what);
     if (!live(job)) return;
+    if (e.interrupted)  // the agent's restart ended it, not its code: a node-side cause
+      return rules::begin_recovery(c_, job->id, task.node_name,
+                                   what + " (the agent restarted under it)",
+                                   RecoveryCause::AgentRestarted);
     const auto& app = policy_.app_exit_codes;
     if (e.signal == 0 && std::find(app.begin(), app.end(), e.exit_code) != app.end())
       return rules::fail_job(c_, job->id, what + ": an application error (policy app_exit_codes)");

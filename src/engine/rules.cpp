@@ -275,7 +275,8 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
   const bool retry_left = job.retry < c.policy.max_retries;
   const bool node_cause = job.recovery_cause == RecoveryCause::NodeLost ||
                           job.recovery_cause == RecoveryCause::NodeCrashed ||
-                          job.recovery_cause == RecoveryCause::GpuError;
+                          job.recovery_cause == RecoveryCause::GpuError ||
+                          job.recovery_cause == RecoveryCause::AgentRestarted;
   if (faulty.empty() && node_cause && retry_left) {
     // The node came back healthy: the job died of the node's absence or crash, not of its code.
     c.b.set_job_status(job_id, JobStatus::PendingRestart,

@@ -165,7 +165,7 @@ void AgentSession::on_report(const protocol::Report& r) {
       body = TaskStarted{r.task_id, node_};
       break;
     case ReportKind::TaskExited:
-      body = TaskExited{r.task_id, r.exit_code, r.signal, node_};
+      body = TaskExited{r.task_id, r.exit_code, r.signal, node_, r.interrupted};
       break;
     case ReportKind::DiagnosticStarted:
       body = DiagnosticStarted{node_, r.operation_id};

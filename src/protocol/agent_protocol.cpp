@@ -34,6 +34,9 @@ class Fields {
     if (it == j_.end() || it->is_null()) return fallback;
     if (!it->is_number_integer())
       throw ProtocolError(name, std::string(name) + " must be an integer");
+    // Above INT64_MAX an unsigned value would read as a negative one.
+    if (it->is_number_unsigned() && it->get<std::uint64_t>() > (1ULL << 31) - 1)
+      throw ProtocolError(name, std::string(name) + " is out of range");
     const auto v = it->get<std::int64_t>();
     if (v < -(1LL << 31) || v > (1LL << 31) - 1)
       throw ProtocolError(name, std::string(name) + " is out of range");
@@ -63,13 +66,41 @@ class Fields {
   const json& j_;
 };
 
+// Deeper nesting than any message (a diagnostic report nests 6 deep), refused before parsing:
+// copying or writing such a document recurses once per level, past the end of the stack.
+constexpr int kMaxDepth = 64;
+
+bool too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxDepth) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 json parse(std::string_view text) {
   if (text.size() > kMaxFrameBytes) throw ProtocolError("", "the message is too large");
+  if (too_deep(text)) throw ProtocolError("", "the message nests too deeply");
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     throw ProtocolError("", "the message is not a JSON object");
   auto v = j.find("v");
-  if (v == j.end() || !v->is_number_integer() || v->get<int>() != kVersion)
+  if (v == j.end() || !v->is_number_integer() || v->get<std::int64_t>() != kVersion)
     throw ProtocolError(
         "v", "unsupported protocol version (this side speaks v" + std::to_string(kVersion) + ")");
   return j;
@@ -102,6 +133,7 @@ struct EncodeAgent {
         break;
       case ReportKind::TaskExited:
         j.update({{"task_id", r.task_id}, {"exit_code", r.exit_code}, {"signal", r.signal}});
+        if (r.interrupted) j["interrupted"] = true;
         break;
       case ReportKind::DiagnosticStarted:
         j["operation_id"] = r.operation_id;
@@ -184,6 +216,7 @@ Report decode_report(const Fields& f) {
       r.task_id = f.text("task_id");
       r.exit_code = f.integer("exit_code");
       r.signal = f.integer("signal");
+      r.interrupted = f.boolean("interrupted", false);
       break;
     case ReportKind::DiagnosticStarted:
       r.operation_id = f.text("operation_id");

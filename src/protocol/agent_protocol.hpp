@@ -52,6 +52,7 @@ struct Report {
   std::string task_id;        // task_started, task_exited
   int exit_code = 0;          // task_exited
   int signal = 0;             // task_exited: the signal that ended it, 0 if it exited
+  bool interrupted = false;   // task_exited: the agent restarted under it (sent only when true)
   std::string operation_id;   // diagnostic_*: the run_diagnostic action's id
   std::string verdict;        // diagnostic_finished: pass, fail, inconclusive
   std::string detail;         // diagnostic_finished: one line for the timeline

@@ -283,7 +283,7 @@ void Simulation::task_exits(const std::string& node, const std::string& task_id,
       running_since_.erase(since);
     }
   }
-  report_event(node, TaskExited{task_id, code, signal, node});
+  report_event(node, TaskExited{task_id, code, signal, node, false});
 }
 
 double Simulation::remaining_work(const std::string& job_id) const {

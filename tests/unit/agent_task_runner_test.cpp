@@ -315,8 +315,9 @@ TEST(TaskRunner, RecoverKillsATaskLeftRunningByTheLastRunner) {
 
   TaskRunner runner(dir.path(), results.callback(), 500ms);
   const auto recovered = runner.recover();
-  EXPECT_EQ(recovered, (std::vector<TaskResult>{
-                           {"t-left", 0, SIGKILL, "killed: the agent restarted while it ran"}}));
+  EXPECT_EQ(recovered,
+            (std::vector<TaskResult>{
+                {"t-left", 0, SIGKILL, "killed: the agent restarted while it ran", true}}));
   EXPECT_FALSE(alive(leader));
   EXPECT_TRUE(eventually([&] { return !alive(background); }));
   EXPECT_FALSE(fs::exists(dir / "tasks/t-left.json"));
@@ -335,10 +336,11 @@ TEST(TaskRunner, RecoverReportsATaskThatEndedUnwatchedAsLost) {
   }
   ASSERT_TRUE(eventually([&] { return !alive(pid); }));
   TaskRunner runner(dir.path(), results.callback());
-  EXPECT_EQ(runner.recover(),
-            (std::vector<TaskResult>{
-                {"t-gone", kLostExitCode, 0,
-                 "lost: the agent restarted and the task had ended; its exit code is unknown"}}));
+  EXPECT_EQ(
+      runner.recover(),
+      (std::vector<TaskResult>{
+          {"t-gone", kLostExitCode, 0,
+           "lost: the agent restarted and the task had ended; its exit code is unknown", true}}));
   ::waitpid(pid, nullptr, WNOHANG);  // (this test process is its parent)
 
   // A record whose pid is now someone else's: that process is left alone.
@@ -390,12 +392,14 @@ TEST(TaskRunner, TheExitCallbackMayCallTheRunner) {
 }
 
 TEST(TaskResult, JsonRoundTrip) {
-  const TaskResult r{"t", 0, 9, "why"};
+  const TaskResult r{"t", 0, 9, "why", true};
   const nlohmann::json j = r;
-  EXPECT_EQ(j, nlohmann::json::parse(R"({"task_id":"t","exit_code":0,"signal":9,"note":"why"})"));
+  EXPECT_EQ(j, nlohmann::json::parse(
+                   R"({"task_id":"t","exit_code":0,"signal":9,"note":"why","interrupted":true})"));
   EXPECT_EQ(j.get<TaskResult>(), r);
+  // A result spooled by an older agent (no "interrupted") reads as not interrupted.
   EXPECT_EQ(nlohmann::json::parse(R"({"task_id":"t"})").get<TaskResult>(),
-            (TaskResult{"t", 0, 0, ""}));
+            (TaskResult{"t", 0, 0, "", false}));
   EXPECT_THROW(nlohmann::json::parse(R"({"exit_code":1})").get<TaskResult>(),
                nlohmann::json::exception);
 }

@@ -238,7 +238,7 @@ inline void duplicate_event_changes_nothing(EngineHarness& h) {
   h.run("j", {"node-1", "node-2"});
   h.exit("j", 0, 1);
   const auto actions = h.actions.size();
-  Decision again = h.send(TaskExited{"j.0.0", 1, 0, {}});
+  Decision again = h.send(TaskExited{"j.0.0", 1, 0, {}, false});
   EXPECT_FALSE(again.changes_state());
   EXPECT_EQ(h.actions.size(), actions);
   Decision start_again = h.send(TaskStarted{"j.0.1", {}});
@@ -255,7 +255,7 @@ inline void stale_task_event_after_restart_is_ignored(EngineHarness& h) {
   h.start_all("k");
   ASSERT_EQ(h.job_status("k"), J::InProgress);
   // A late report of attempt 0 must not touch attempt 1.
-  Decision stale = h.send(TaskExited{"k.0.1", 1, 0, {}});
+  Decision stale = h.send(TaskExited{"k.0.1", 1, 0, {}, false});
   EXPECT_TRUE(stale.transitions.empty());  // only the old task's exit code is recorded
   EXPECT_TRUE(stale.actions.empty());
   EXPECT_EQ(h.job_status("k"), J::InProgress);

@@ -55,7 +55,7 @@ class EngineHarness {
     for (const auto& id : this->job(job).submitted_task_ids) send(TaskStarted{id, {}});
   }
   Decision exit(const std::string& job, int index, int code, int signal = 0) {
-    return send(TaskExited{task(job, index).id, code, signal, {}});
+    return send(TaskExited{task(job, index).id, code, signal, {}, false});
   }
   std::string op(const std::string& node) { return this->node(node).operation_id; }
   Decision diag(const std::string& node, Verdict v) {

@@ -2,8 +2,8 @@
 // tables: every legal transition is exercised by some case, every other one is refused.
 #include <gmock/gmock.h>
 
+#include "engine_agent_cases.hpp"
 #include "engine_cases.hpp"
-#include "engine_xid_cases.hpp"
 
 namespace shepherd::testing {
 namespace {
@@ -68,6 +68,8 @@ const NamedCase kCases[] = {
     CASE(xid_reboot_class_under_running_task_starts_recovery),
     CASE(xid_application_class_is_recorded_only),
     CASE(xid_reboot_class_on_idle_node_diagnoses_it),
+    CASE(task_interrupted_by_agent_restart_restarts_after_pass),
+    CASE(task_killed_without_agent_restart_fails_after_pass),
 };
 #undef CASE
 

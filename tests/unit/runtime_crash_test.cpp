@@ -68,7 +68,7 @@ class CrashTest : public ::testing::Test {
     send(c, JobSubmitted{"train", {"node-1", "node-2"}, 0, {}});
     send(c, TaskStarted{"train.0.0", {}});
     send(c, TaskStarted{"train.0.1", {}});
-    send(c, TaskExited{"train.0.0", 1, 0, {}});
+    send(c, TaskExited{"train.0.0", 1, 0, {}, false});
     diag_op_ = c.rt().state().node("node-1")->operation_id;
     send(c, DiagnosticStarted{"node-1", diag_op_});
   }
@@ -164,7 +164,7 @@ TEST_F(CrashTest, DuplicateEventAfterRestartIsRecognised) {
   first.reset();
   auto second = boot();
   // ev6 was the task's exit 1: replayed by an agent after the controller restarted.
-  Outcome o = second->rt().apply(Event{"ev6", now_, TaskExited{"train.0.0", 1, 0, {}}});
+  Outcome o = second->rt().apply(Event{"ev6", now_, TaskExited{"train.0.0", 1, 0, {}, false}});
   EXPECT_TRUE(o.duplicate);
   EXPECT_EQ(second->rt().counters().duplicates, 1u);
   EXPECT_EQ(nodes_.carried_out[ActionKind::RunDiagnostic], 1);

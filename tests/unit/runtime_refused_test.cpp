@@ -36,7 +36,7 @@ TEST(RuntimeRefused, IllegalTransitionWritesNothingAndNotifies) {
   runtime = std::make_unique<Runtime>(store, driver, notifier, Engine(Policy{}));
   runtime->start();
 
-  const Outcome o = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0, {}}});
+  const Outcome o = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0, {}, false}});
   EXPECT_NE(o.note.find("refused whole"), std::string::npos) << o.note;
   EXPECT_EQ(runtime->counters().refused_decisions, 1u);
   EXPECT_EQ(runtime->state().job("j")->status, JobStatus::InProgress);  // nothing written
@@ -50,7 +50,7 @@ TEST(RuntimeRefused, IllegalTransitionWritesNothingAndNotifies) {
   EXPECT_EQ(notifier.sent[0]["kind"], "decision_refused");
   EXPECT_NE(notifier.sent[0]["reason"].get<std::string>().find("FAILED -> PENDING"),
             std::string::npos);
-  const Outcome again = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0, {}}});
+  const Outcome again = runtime->apply(Event{"exit", 2, TaskExited{"j.0.0", 1, 0, {}, false}});
   EXPECT_TRUE(again.duplicate);
   EXPECT_EQ(runtime->counters().refused_decisions, 1u);
 }

@@ -1,6 +1,7 @@
 #pragma once
-// Kernel Xid events (seed 000's GPU errors, classified by the agent): what each class does to a
-// running task and to an idle node. Replayed by the transition-table coverage test too.
+// What real agents report beyond a task's own exit: kernel Xid events (seed 000's GPU errors,
+// classified by the agent), and tasks their restart interrupted. Replayed by the transition-table
+// coverage test too.
 #include "engine_harness.hpp"
 
 namespace shepherd::testing {
@@ -55,6 +56,32 @@ inline void xid_reboot_class_on_idle_node_diagnoses_it(EngineHarness& h) {
   EXPECT_EQ(h.node_status("node-2"), NodeStatus::Failed);
   EXPECT_EQ(h.notifications(kNotifyNodeFailed), 1u);
   EXPECT_EQ(h.count(ActionKind::Reboot), 0u);
+}
+
+// An agent that restarts kills the task it left (kill-and-report, src/agent/task_runner.hpp): that
+// says nothing about the task's code, so a healthy verdict restarts the job as after a lost node,
+// instead of failing it as an application error.
+inline void task_interrupted_by_agent_restart_restarts_after_pass(EngineHarness& h) {
+  h.add_nodes(2);
+  h.run("j", {"node-1", "node-2"});
+  h.send(TaskExited{h.task("j", 1).id, 0, 9, "node-2", true});
+  EXPECT_EQ(h.job_status("j"), JobStatus::PendingHealthcheck);
+  EXPECT_EQ(h.job("j").recovery_cause, RecoveryCause::AgentRestarted);
+  EXPECT_EQ(h.node_status("node-2"), NodeStatus::Pending);
+  h.diag("node-2", Verdict::Pass);
+  EXPECT_EQ(h.job_status("j"), JobStatus::Restarting);
+  EXPECT_EQ(h.job("j").retry, 1);
+  EXPECT_EQ(h.count(ActionKind::Reboot), 0u);
+  EXPECT_EQ(h.notifications(kNotifyJobFailed), 0u);
+}
+
+// The same exit without the mark is the task's own death by SIGKILL: a pass blames the code.
+inline void task_killed_without_agent_restart_fails_after_pass(EngineHarness& h) {
+  h.add_nodes(1);
+  h.run("j", {"node-1"});
+  h.send(TaskExited{h.task("j", 0).id, 0, 9, "node-1", false});
+  h.diag("node-1", Verdict::Pass);
+  EXPECT_EQ(h.job_status("j"), JobStatus::Failed);
 }
 
 }  // namespace shepherd::testing
