@@ -1,0 +1,162 @@
+// The agents' credentials in the store's SQLite file: a secret per enrolled node, verified in
+// constant time, kept only as a hash, revocable for good, and kept across a reopen.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/secrets.hpp"
+#include "store/sqlite_credentials.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace shepherd {
+namespace {
+
+using Check = CredentialStore::Check;
+
+// A store file as the server has it: SqliteStore migrates it, then the credentials open it on a
+// connection of their own (sqlite_credentials.hpp).
+class Credentials : public ::testing::Test {
+ protected:
+  Credentials() { reopen(); }
+
+  void reopen() {
+    credentials.reset();
+    store.reset();
+    store = std::make_unique<SqliteStore>(path);
+    credentials = std::make_unique<SqliteCredentials>(path);
+  }
+  // Both connections closed: the last one checkpoints the WAL into the main file.
+  void close() {
+    credentials.reset();
+    store.reset();
+  }
+
+  test::TempDir dir{"shepherd-credentials"};
+  const std::string path = dir / "shepherd.db";
+  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<SqliteCredentials> credentials;
+};
+
+TEST_F(Credentials, TheIssuedSecretVerifies) {
+  const std::string secret = credentials->enrol("node-1", 1000);
+  EXPECT_EQ(secret.size(), 64u);  // 32 random bytes in hex
+  EXPECT_EQ(secret.find_first_not_of("0123456789abcdef"), std::string::npos) << secret;
+  EXPECT_EQ(credentials->verify("node-1", secret), Check::Valid);
+}
+
+TEST_F(Credentials, EachEnrolmentGetsItsOwnSecret) {
+  const std::string one = credentials->enrol("node-1", 1000);
+  const std::string two = credentials->enrol("node-2", 1000);
+  EXPECT_NE(one, two);
+  // A node's secret is no good for another node.
+  EXPECT_EQ(credentials->verify("node-1", two), Check::Wrong);
+  EXPECT_EQ(credentials->verify("node-2", one), Check::Wrong);
+  EXPECT_EQ(credentials->verify("node-2", two), Check::Valid);
+}
+
+TEST_F(Credentials, AWrongSecretIsRefused) {
+  const std::string secret = credentials->enrol("node-1", 1000);
+  std::string changed = secret;
+  changed.back() = changed.back() == '0' ? '1' : '0';
+  EXPECT_EQ(credentials->verify("node-1", changed), Check::Wrong);
+  EXPECT_EQ(credentials->verify("node-1", ""), Check::Wrong);
+  EXPECT_EQ(credentials->verify("node-1", secret + "0"), Check::Wrong);
+  EXPECT_EQ(credentials->verify("node-1", secret.substr(1)), Check::Wrong);
+  // What a copy of the database holds does not act as the node.
+  EXPECT_EQ(credentials->verify("node-1", sha256_hex(secret)), Check::Wrong);
+}
+
+TEST_F(Credentials, AnUnknownNodeIsUnknown) {
+  const std::string secret = credentials->enrol("node-1", 1000);
+  EXPECT_EQ(credentials->verify("node-9", secret), Check::Unknown);
+  EXPECT_EQ(credentials->verify("", secret), Check::Unknown);
+  EXPECT_EQ(credentials->verify("NODE-1", secret), Check::Unknown);  // names are exact
+  EXPECT_FALSE(credentials->revoke("node-9", 2000));                 // never enrolled
+  EXPECT_EQ(credentials->verify("node-9", secret), Check::Unknown);  // and still not
+}
+
+TEST_F(Credentials, ARevokedNodeIsRefusedEvenWithItsSecret) {
+  const std::string secret = credentials->enrol("node-1", 1000);
+  const std::string other = credentials->enrol("node-2", 1000);
+  EXPECT_TRUE(credentials->revoke("node-1", 2000));
+  EXPECT_EQ(credentials->verify("node-1", secret), Check::Revoked);
+  EXPECT_EQ(credentials->verify("node-1", "anything"), Check::Revoked);
+  EXPECT_EQ(credentials->verify("node-2", other), Check::Valid);  // only that node
+  // Revoking again is no error (the operator's command is idempotent).
+  EXPECT_TRUE(credentials->revoke("node-1", 3000));
+  EXPECT_EQ(credentials->verify("node-1", secret), Check::Revoked);
+}
+
+// The header and migration 0008: a revoked name stays refused; enrolling it again (with the
+// bootstrap token an operator handed out) neither un-revokes it nor replaces its secret.
+TEST_F(Credentials, ARevokedNodeCannotEnrolAgain) {
+  const std::string secret = credentials->enrol("node-1", 1000);
+  ASSERT_TRUE(credentials->revoke("node-1", 2000));
+  EXPECT_THROW(credentials->enrol("node-1", 3000), EnrolmentRefused);
+  EXPECT_EQ(credentials->verify("node-1", secret), Check::Revoked);
+  reopen();  // and not only until a server restart
+  EXPECT_THROW(credentials->enrol("node-1", 4000), EnrolmentRefused);
+}
+
+// A node re-installed from scratch enrols again: the new secret replaces the old one, which stops
+// working (whoever still holds it is no longer that node).
+TEST_F(Credentials, EnrollingAgainReplacesTheSecret) {
+  const std::string first = credentials->enrol("node-1", 1000);
+  const std::string second = credentials->enrol("node-1", 2000);
+  EXPECT_NE(first, second);
+  EXPECT_EQ(credentials->verify("node-1", second), Check::Valid);
+  EXPECT_EQ(credentials->verify("node-1", first), Check::Wrong);
+  // Still one row, with the new enrolment time.
+  close();
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM node_credentials").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT enrolled_at FROM node_credentials").getInt64(), 2000);
+}
+
+TEST_F(Credentials, AnInvalidNodeNameIsRefused) {
+  const std::vector<std::string> bad = {"",    "node 1", "../node",
+                                        "a/b", "node:1", std::string(129, 'n')};
+  for (const auto& name : bad)
+    EXPECT_THROW(credentials->enrol(name, 1000), EnrolmentRefused) << "'" << name << "'";
+  EXPECT_NO_THROW(credentials->enrol(std::string(128, 'n'), 1000));  // the rule's longest name
+}
+
+TEST_F(Credentials, OnlyAHashOfTheSecretIsStored) {
+  const std::string secret = credentials->enrol("node-1", 1000);
+  close();
+  {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    EXPECT_EQ(
+        db.execAndGet("SELECT secret_hash FROM node_credentials WHERE node = 'node-1'").getString(),
+        sha256_hex(secret));
+  }
+  // Nowhere in the file's bytes either (the hash is: this reads where the row is).
+  const std::string bytes = test::read_file(path);
+  EXPECT_EQ(bytes.find(secret), std::string::npos);
+  EXPECT_NE(bytes.find(sha256_hex(secret)), std::string::npos);
+}
+
+TEST_F(Credentials, EnrolmentsAndRevocationsSurviveAReopen) {
+  const std::string kept = credentials->enrol("node-1", 1000);
+  const std::string revoked = credentials->enrol("node-2", 1000);
+  ASSERT_TRUE(credentials->revoke("node-2", 2000));
+  reopen();
+  EXPECT_EQ(credentials->verify("node-1", kept), Check::Valid);
+  EXPECT_EQ(credentials->verify("node-1", revoked), Check::Wrong);
+  EXPECT_EQ(credentials->verify("node-2", revoked), Check::Revoked);
+  EXPECT_EQ(credentials->verify("node-3", kept), Check::Unknown);
+}
+
+TEST(CredentialCheck, NamesEachOutcome) {
+  EXPECT_EQ(to_string(Check::Valid), "valid");
+  EXPECT_EQ(to_string(Check::Unknown), "not enrolled");
+  EXPECT_EQ(to_string(Check::Wrong), "wrong credential");
+  EXPECT_EQ(to_string(Check::Revoked), "revoked");
+}
+
+}  // namespace
+}  // namespace shepherd
