@@ -41,6 +41,8 @@ std::string credential_path(const std::string& state_dir) {
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   std::filesystem::create_directories(options_.state_dir);
+  // 0700: the credential, the tasks' logs and results are this node's business alone.
+  std::filesystem::permissions(options_.state_dir, std::filesystem::perms::owner_all);
   const std::string credential = read_secret_file(credential_path(options_.state_dir));
   const auto colon = credential.find(':');
   if (colon == std::string::npos || colon == 0)

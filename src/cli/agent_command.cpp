@@ -1,8 +1,6 @@
 // `shepherd agent enrol` (once per node) and `shepherd agent` (the daemon).
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -11,15 +9,11 @@
 #include "cli/commands.hpp"
 #include "client/api_client.hpp"
 #include "common/private_file.hpp"
+#include "common/stop_signals.hpp"
 #include "protocol/agent_protocol.hpp"
 
 namespace shepherd::cli {
 namespace {
-std::atomic<agent::Agent*> g_agent{nullptr};
-extern "C" void on_agent_signal(int) {
-  if (agent::Agent* a = g_agent.load()) a->stop();
-}
-
 // A command line as argv words, split on white space: no shell reads it, so nothing in it is
 // expanded or interpreted.
 std::vector<std::string> words(const std::string& line) {
@@ -83,6 +77,7 @@ void add_agent_command(CLI::App& app, int& code) {
       client::ApiClient api(c);
       const auto answer = api.post(std::string(protocol::kEnrolPath), {{"node", *name}});
       std::filesystem::create_directories(o->state_dir);
+      std::filesystem::permissions(o->state_dir, std::filesystem::perms::owner_all);  // 0700
       write_private_file(agent::credential_path(o->state_dir),
                          answer.at("credential").get<std::string>() + "\n");
       std::cout << "enrolled " << *name << "; credential in "
@@ -110,12 +105,11 @@ void add_agent_command(CLI::App& app, int& code) {
     o->backoff_cap = ms(std::max(backoff->first, backoff->second));
     spdlog::set_level(spdlog::level::info);  // a daemon's log
     try {
+      StopSignals signals;  // before the agent starts a thread; its spawns unblock them
       agent::Agent a(*o);
-      g_agent = &a;
-      std::signal(SIGINT, on_agent_signal);
-      std::signal(SIGTERM, on_agent_signal);
+      signals.on_stop([&a] { a.stop(); });
       a.run();
-      g_agent = nullptr;
+      signals.on_stop(nullptr);
     } catch (const std::exception& e) {
       std::cerr << "shepherd: " << e.what() << "\n";
       code = 1;

@@ -1,19 +1,13 @@
 // `shepherd dev`: the demo a newcomer runs first.
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "common/stop_signals.hpp"
 #include "config/config.hpp"
 #include "dev/dev_server.hpp"
 
 namespace shepherd::cli {
-namespace {
-std::atomic<DevServer*> g_server{nullptr};
-extern "C" void on_signal(int) {
-  if (DevServer* s = g_server.load()) s->stop();
-}
-}  // namespace
 
 void add_dev_command(CLI::App& app, int& code) {
   auto* dev = app.add_subcommand("dev", "Run the engine with simulated nodes and the HTTP API");
@@ -47,13 +41,12 @@ void add_dev_command(CLI::App& app, int& code) {
       opts->retention.events_max_rows = config.events_max_rows;
       opts->retention.timeline_max_age = config.timeline_max_age;
       opts->retention.timeline_max_rows = config.timeline_max_rows;
+      StopSignals signals;  // before the server starts a thread
       DevServer server(*opts, [](const std::string& line) { std::cout << line << std::endl; });
-      g_server = &server;
-      std::signal(SIGINT, on_signal);
-      std::signal(SIGTERM, on_signal);
+      signals.on_stop([&server] { server.stop(); });
       std::cout << "store: " << opts->store_dir << "/shepherd.db (SQLite)\n";
       server.run(*duration);
-      g_server = nullptr;
+      signals.on_stop(nullptr);
     } catch (const ConfigError& e) {
       std::cerr << "error: " << e.what() << "\n";
       code = 2;

@@ -1,24 +1,18 @@
 // `shepherd server init DIR` and `shepherd server --dir DIR`.
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
-#include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "common/process_tuning.hpp"
+#include "common/stop_signals.hpp"
 #include "config/config.hpp"
 #include "server/layout.hpp"
 #include "server/server.hpp"
 
 namespace shepherd::cli {
-namespace {
-std::atomic<server::Server*> g_server{nullptr};
-extern "C" void on_server_signal(int) {
-  if (server::Server* s = g_server.load()) s->stop();
-}
-}  // namespace
 
 void add_server_command(CLI::App& app, int& code) {
   auto* cmd = app.add_subcommand(
@@ -65,12 +59,12 @@ void add_server_command(CLI::App& app, int& code) {
     spdlog::info("server: open-files limit {}; freed memory returned promptly: {}",
                  raise_open_files_limit(), return_freed_memory_promptly() ? "yes" : "no");
     try {
+      ::umask(0077);        // the database holds jobs' environments and credentials' hashes
+      StopSignals signals;  // before the server starts a thread
       server::Server s(*dir, [](const std::string& line) { std::cout << line << std::endl; });
-      g_server = &s;
-      std::signal(SIGINT, on_server_signal);
-      std::signal(SIGTERM, on_server_signal);
+      signals.on_stop([&s] { s.stop(); });
       s.run();
-      g_server = nullptr;
+      signals.on_stop(nullptr);
     } catch (const ConfigError& e) {
       std::cerr << "shepherd: " << e.what() << "\n";
       code = 2;

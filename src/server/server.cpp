@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -67,6 +68,9 @@ Server::Server(const std::string& dir, std::function<void(const std::string&)> p
   reads.checkpoint_in_background = false;
   reader_ = std::make_unique<SqliteStore>(db, reads);
   credentials_ = std::make_unique<SqliteCredentials>(db);
+  // A database made before the server's umask (or by hand) is made private too: it holds jobs'
+  // environments and the credentials' hashes.
+  for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((db + suffix).c_str(), 0600);
 
   fanout_ = std::make_shared<FanoutNotifier>(
       std::vector<std::shared_ptr<NotificationSink>>{std::make_shared<LogSink>()});
