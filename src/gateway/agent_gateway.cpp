@@ -118,7 +118,9 @@ void AgentGateway::add_routes(net::Router& router) {
       return net::HttpResponse::json(200, {{"node", node}, {"credential", node + ":" + secret}});
     } catch (const EnrolmentRefused& e) {
       spdlog::warn("gateway: enrolment of {} from {} refused: {}", node, req.remote, e.what());
-      return net::HttpResponse::error(403, "refused", "node", e.what());
+      if (e.why == EnrolmentRefused::Why::InvalidName)
+        return net::HttpResponse::error(400, "invalid", "node", e.what());
+      return net::HttpResponse::error(409, "conflict", "node", e.what());
     }
   });
 }

@@ -32,17 +32,25 @@ SqliteCredentials::SqliteCredentials(const std::string& path)
 SqliteCredentials::~SqliteCredentials() = default;
 
 std::string SqliteCredentials::enrol(const std::string& node, TimeMs now) {
-  if (!valid_id(node)) throw EnrolmentRefused("node name must be " + std::string(kIdRule));
+  if (!valid_id(node))
+    throw EnrolmentRefused(EnrolmentRefused::Why::InvalidName,
+                           "node name must be " + std::string(kIdRule));
   std::lock_guard lock(mu_);
   SQLite::Statement revoked(*db_, "SELECT revoked_at FROM node_credentials WHERE node = ?1");
   revoked.bind(1, node);
-  if (revoked.executeStep() && revoked.getColumn(0).getInt64() > 0)
-    throw EnrolmentRefused("node " + node + " is revoked");
+  if (revoked.executeStep() && revoked.getColumn(0).getInt64() == 0)
+    throw EnrolmentRefused(
+        EnrolmentRefused::Why::Enrolled,
+        "node " + node +
+            " is enrolled already; to enrol it again (a re-installed node, a lost "
+            "credential) revoke it first: shepherd node revoke " +
+            node);
   const std::string secret = random_secret_hex();
   SQLite::Statement put(*db_,
                         "INSERT INTO node_credentials (node, secret_hash, enrolled_at) "
                         "VALUES (?1, ?2, ?3) ON CONFLICT (node) DO UPDATE SET "
-                        "secret_hash = excluded.secret_hash, enrolled_at = excluded.enrolled_at");
+                        "secret_hash = excluded.secret_hash, enrolled_at = excluded.enrolled_at, "
+                        "revoked_at = 0");
   put.bind(1, node);
   put.bind(2, sha256_hex(secret));
   put.bind(3, static_cast<std::int64_t>(now));

@@ -151,8 +151,9 @@ class Lab:
         ctx = ssl.create_default_context(cafile=self.ca)
         req = urllib.request.Request(f"https://10.77.0.2:{PORT}{path}", method=method,
                                      data=None if body is None else json.dumps(body).encode())
-        if token:
-            req.add_header("Authorization", "Bearer " + self.admin_token)
+        if token:  # True: the admin token; a string: that token
+            req.add_header("Authorization",
+                           "Bearer " + (token if isinstance(token, str) else self.admin_token))
         try:
             with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
                 text = r.read().decode()

@@ -91,21 +91,26 @@ TEST_F(Credentials, ARevokedNodeIsRefusedEvenWithItsSecret) {
   EXPECT_EQ(credentials->verify("node-1", secret), Check::Revoked);
 }
 
-// The header and migration 0008: a revoked name stays refused; enrolling it again (with the
-// bootstrap token an operator handed out) neither un-revokes it nor replaces its secret.
-TEST_F(Credentials, ARevokedNodeCannotEnrolAgain) {
+// The bootstrap token enrols new names only: whoever holds it must not take over a live node (its
+// jobs, its identity) by enrolling its name again. The message says how to let it in again.
+TEST_F(Credentials, ALiveNodeCannotBeEnrolledAgain) {
   const std::string secret = credentials->enrol("node-1", 1000);
-  ASSERT_TRUE(credentials->revoke("node-1", 2000));
-  EXPECT_THROW(credentials->enrol("node-1", 3000), EnrolmentRefused);
-  EXPECT_EQ(credentials->verify("node-1", secret), Check::Revoked);
+  try {
+    credentials->enrol("node-1", 2000);
+    ADD_FAILURE() << "a second enrolment of a live node was accepted";
+  } catch (const EnrolmentRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("shepherd node revoke node-1"), std::string::npos);
+  }
+  EXPECT_EQ(credentials->verify("node-1", secret), Check::Valid);  // untouched
   reopen();  // and not only until a server restart
-  EXPECT_THROW(credentials->enrol("node-1", 4000), EnrolmentRefused);
+  EXPECT_THROW(credentials->enrol("node-1", 3000), EnrolmentRefused);
 }
 
-// A node re-installed from scratch enrols again: the new secret replaces the old one, which stops
-// working (whoever still holds it is no longer that node).
-TEST_F(Credentials, EnrollingAgainReplacesTheSecret) {
+// A node re-installed from scratch is let in again by an operator's revoke: it enrols with a new
+// secret, and the old one (revoked: whoever still holds it is no longer that node) stays refused.
+TEST_F(Credentials, ARevokedNodeEnrolsAgainWithANewSecret) {
   const std::string first = credentials->enrol("node-1", 1000);
+  ASSERT_TRUE(credentials->revoke("node-1", 1500));
   const std::string second = credentials->enrol("node-1", 2000);
   EXPECT_NE(first, second);
   EXPECT_EQ(credentials->verify("node-1", second), Check::Valid);
