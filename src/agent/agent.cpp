@@ -39,7 +39,11 @@ std::string credential_path(const std::string& state_dir) {
   return state_dir + "/credential";
 }
 
-Agent::Agent(AgentOptions options) : options_(std::move(options)) {
+Agent::Agent(AgentOptions options)
+    : options_(std::move(options)),
+      run_id_("run" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count())) {
   std::filesystem::create_directories(options_.state_dir);
   // 0700: the credential, the tasks' logs and results are this node's business alone.
   std::filesystem::permissions(options_.state_dir, std::filesystem::perms::owner_all);
@@ -86,9 +90,12 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     kernel_log_ = std::make_unique<KernelLogFollower>(
         options_.kernel_log, catalogue, options_.xid_burst_window, [this](const XidEvent& x) {
           protocol::Report r;
-          // Unique per boot, line and GPU; a line read twice is one report.
-          r.id = "xid:" + identity_.boot_id + ":" + std::to_string(x.kernel_usec) + ":" + x.pci +
-                 ":" + std::to_string(x.xid) + ":" + std::to_string(spool_->size());
+          // A kernel line is named by its boot and timestamp, so the same line read twice is one
+          // report. A line without a timestamp (a test's plain file) by this run and a count.
+          const std::string at = x.kernel_usec >= 0
+                                     ? std::to_string(x.kernel_usec)
+                                     : run_id_ + "-" + std::to_string(++untimed_xids_);
+          r.id = "xid:" + identity_.boot_id + ":" + at + ":" + x.pci + ":" + std::to_string(x.xid);
           r.kind = protocol::ReportKind::Xid;
           r.xid = x.xid;
           r.pci = x.pci;

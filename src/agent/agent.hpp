@@ -73,6 +73,9 @@ class Agent {
   std::string node_;
   NodeIdentity identity_;
   std::unique_ptr<ReportSpool> spool_;
+  // Names Xid reports from lines without a kernel timestamp: this run's start and a count.
+  std::string run_id_;
+  std::atomic<std::uint64_t> untimed_xids_{0};
   std::unique_ptr<TaskRunner> runner_;
   std::unique_ptr<KernelLogFollower> kernel_log_;
   std::unique_ptr<ServerLink> link_;
