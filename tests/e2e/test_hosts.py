@@ -232,6 +232,23 @@ class HostsTest(unittest.TestCase):
         self.assertNotIn("PENDING_HEALTHCHECK", statuses(lab, "node-2"))  # only the Xid's node
         self.assertEqual(lab.nodes["node-1"].reboots(), 0)
 
+    # (g) the agent killed under a running task (a crash, an upgrade): the restarted agent kills the
+    # task it left (no orphan beside the next attempt) and the job restarts, not FAILED
+    def test_agent_killed_under_task_restarts_job(self):
+        lab = self.make_lab(2)
+        self.submit("survive", 'if [ "$SHEPHERD_ATTEMPT" = 0 ]; then exec sleep 301; fi; sleep 1',
+                    ["node-1", "node-2"])
+        wait_for(lambda: all(t["started"] for t in lab.job("survive")["tasks"]), 30, "both tasks running")
+        node2 = lab.nodes["node-2"]
+        run("pkill", "-KILL", "-f", "--", f"--dir {node2.state} ")  # its loop starts it again
+        job = self.wait_job("survive", "COMPLETE", 60)
+        self.assertEqual(job["retry"], 1)
+        self.assertEqual(node2.reboots(), 0)  # a diagnostic passed: no reboot needed
+        self.assertIn("killed: the agent restarted while it ran", node2.log_text())
+        reasons = [e["reason"] for e in lab.timeline() if e["id"] == "survive"]
+        self.assertTrue(any("the agent restarted under it" in r for r in reasons), reasons)
+        self.assertEqual(run("pgrep", "-f", "sleep 301", check=False).stdout.strip(), "")
+
 
 if __name__ == "__main__":
     why = Lab.available()
