@@ -139,7 +139,7 @@ void HttpApi::routes() {
     if (!job) return reject({RejectionCode::NotFound, "job_id", "no job named " + req.params[0]});
     json out = api::to_json(*job);
     out["tasks"] = json::array();
-    for (int a = 0; a <= job->retry; ++a)
+    for (int a = 0; a <= job->attempt; ++a)
       for (const Task* t : st.tasks_of(job->id, a)) out["tasks"].push_back(api::to_json(*t));
     return reply(200, out);
   });

@@ -7,7 +7,7 @@ using nlohmann::json;
 json to_json(const Job& j) {
   return {{"id", j.id},
           {"status", to_string(j.status)},
-          {"retry", j.retry},
+          {"retry", j.attempt},
           {"num_nodes", j.num_nodes},
           {"assigned_nodes", j.assigned_nodes},
           {"submitted_task_ids", j.submitted_task_ids},
@@ -26,7 +26,7 @@ json to_json(const Task& t) {
           {"job_id", t.job_id},
           {"node_name", t.node_name},
           {"node_index", t.node_index},
-          {"retry", t.retry},
+          {"retry", t.attempt},
           {"status", to_string(t.status)},
           {"started", t.started},
           {"exit_code", t.exit_code ? json(*t.exit_code) : json(nullptr)},

@@ -45,8 +45,8 @@ struct Job {
   std::vector<std::string> assigned_nodes;          // assigned_nodes, by node index
   std::vector<std::string> submitted_instance_ids;  // submitted_container_inst_ids
   std::vector<std::string> submitted_task_ids;  // submitted_ecs_task_ids (the current attempt's)
-  int retry = 0;                                // retry: recoveries used so far, from 0
-  JobStatus status = JobStatus::InProgress;     // job_status
+  int attempt = 0;  // retry (the seeds' name, kept by the store and API): recoveries so far
+  JobStatus status = JobStatus::InProgress;  // job_status
   TaskDefinition task_definition;
   std::string reason;                                  // why it is in its status
   TimeMs recovery_started_at = 0;                      // when the running recovery began (0: none)
@@ -70,7 +70,7 @@ struct Task {
   std::string cluster_name;          // cluster_name
   std::string instance_id;           // container_inst_id: the node agent instance it runs on
   std::string instance_ref;          // container_instance_arn
-  int retry = 0;                     // retry: the job's attempt this task belongs to
+  int attempt = 0;                   // retry (as for Job): the job's attempt this task belongs to
   TaskStatus status = TaskStatus::InProgress;  // task_status
   bool started = false;                        // the node reported the process running
   bool stop_requested = false;                 // Shepherd asked the node to stop it

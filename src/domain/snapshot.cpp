@@ -25,7 +25,7 @@ std::vector<const Task*> Snapshot::tasks_of(const std::string& job_id, int attem
   if (it == task_ids_by_job_.end()) return out;
   for (const auto& id : it->second) {
     const Task* t = task(id);
-    if (t && t->retry == attempt) out.push_back(t);
+    if (t && t->attempt == attempt) out.push_back(t);
   }
   std::sort(out.begin(), out.end(),
             [](const Task* a, const Task* b) { return a->node_index < b->node_index; });

@@ -114,7 +114,7 @@ class Rules {
       if (!other->started) return;
     b_.set_job_status(job.id, JobStatus::InProgress,
                       "all " + std::to_string(job.num_nodes) + " tasks running again (attempt " +
-                          std::to_string(job.retry) + ")");
+                          std::to_string(job.attempt) + ")");
     Job& running = b_.edit_job(job.id);
     running.recovery_started_at = 0;
     running.recovery_cause = RecoveryCause::None;
@@ -390,7 +390,8 @@ class Rules {
   void late_exit(const Task& task, const Job& job, const TaskExited& e, bool failed) {
     if (!task.exit_code) b_.edit_task(task.id).exit_code = e.exit_code;
     const bool concurrent = failed && !is_stop_result(e.exit_code, e.signal) &&
-                            job.status == JobStatus::PendingHealthcheck && task.retry == job.retry;
+                            job.status == JobStatus::PendingHealthcheck &&
+                            task.attempt == job.attempt;
     const Node* n = b_.node(task.node_name);
     if (concurrent && n && n->job_id == job.id && n->status == NodeStatus::Assigned) {
       rules::start_diagnostic(c_, task.node_name,
@@ -446,7 +447,7 @@ class Rules {
     b_.set_node_status(n.name, NodeStatus::Failed, what);
     const Job* job = b_.job(job_id);
     b_.notify(kind, live(job) ? job_id : "", {n.name}, "node " + n.name + " " + what,
-              job ? job->retry : 0);
+              job ? job->attempt : 0);
     if (live(job)) rules::fail_job(c_, job_id, "node " + n.name + " " + what);
   }
 

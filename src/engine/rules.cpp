@@ -46,7 +46,7 @@ class StartPayloads {
     nlohmann::json env = def.env;
     env["SHEPHERD_JOB_ID"] = job.id;
     env["SHEPHERD_NODE_COUNT"] = std::to_string(job.num_nodes);
-    env["SHEPHERD_ATTEMPT"] = std::to_string(job.retry);
+    env["SHEPHERD_ATTEMPT"] = std::to_string(job.attempt);
     env["NNODES"] = std::to_string(job.num_nodes);
     if (first && !first->ip.empty()) env["MASTER_ADDR"] = first->ip;
     if (!env.contains("MASTER_PORT")) env["MASTER_PORT"] = "29500";  // torchrun's default
@@ -55,7 +55,7 @@ class StartPayloads {
     env_ = env.dump();
     env_.pop_back();  // the closing brace: the per-task keys follow
     rest_ = nlohmann::json{{"node_count", job.num_nodes},
-                           {"attempt", job.retry},
+                           {"attempt", job.attempt},
                            {"command", def.command},
                            {"working_dir", def.working_dir},
                            {"runtime_seconds", def.runtime_seconds}}
@@ -85,9 +85,9 @@ void launch_attempt(Context c, const std::string& job_id) {
   const auto& def = job.task_definition;
   const StartPayloads payloads(job, c.b.node(job.assigned_nodes.front()));
   const std::string task_reason =
-      job.retry == 0 ? "submitted" : "restart attempt " + std::to_string(job.retry);
+      job.attempt == 0 ? "submitted" : "restart attempt " + std::to_string(job.attempt);
   const std::string node_reason =
-      "assigned to job " + job.id + " (attempt " + std::to_string(job.retry) + ")";
+      "assigned to job " + job.id + " (attempt " + std::to_string(job.attempt) + ")";
   std::vector<std::string> task_ids, instance_ids;
   task_ids.reserve(static_cast<std::size_t>(job.num_nodes));
   instance_ids.reserve(static_cast<std::size_t>(job.num_nodes));
@@ -95,7 +95,7 @@ void launch_attempt(Context c, const std::string& job_id) {
     const std::string& node_name = job.assigned_nodes[static_cast<std::size_t>(i)];
     const Node& node = *c.b.node(node_name);
     Task t;
-    t.id = task_id_for(job.id, job.retry, i);
+    t.id = task_id_for(job.id, job.attempt, i);
     t.node_name = node_name;
     t.node_index = i;
     t.job_id = job.id;
@@ -107,7 +107,7 @@ void launch_attempt(Context c, const std::string& job_id) {
     t.cluster_name = job.cluster_name;
     t.instance_id = node.instance_id;
     t.instance_ref = node.instance_ref;
-    t.retry = job.retry;
+    t.attempt = job.attempt;
     t.reason = task_reason;
     task_ids.push_back(t.id);
     instance_ids.push_back(node.instance_id);
@@ -243,7 +243,7 @@ void end_job(Context c, const std::string& job_id, JobStatus final_status,
 void fail_job(Context c, const std::string& job_id, const std::string& reason) {
   end_job(c, job_id, JobStatus::Failed, reason);
   const Job& job = *c.b.job(job_id);
-  c.b.notify(kNotifyJobFailed, job_id, job.assigned_nodes, reason, job.retry);
+  c.b.notify(kNotifyJobFailed, job_id, job.assigned_nodes, reason, job.attempt);
 }
 
 void conclude_node_alone(Context c, const std::string& node_name) {
@@ -272,7 +272,7 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
     if (!diagnosing(*n)) continue;
     (n->last_verdict == Verdict::Pass ? passed : faulty).push_back(name);
   }
-  const bool retry_left = job.retry < c.policy.max_retries;
+  const bool retry_left = job.attempt < c.policy.max_retries;
   const bool node_cause = job.recovery_cause == RecoveryCause::NodeLost ||
                           job.recovery_cause == RecoveryCause::NodeCrashed ||
                           job.recovery_cause == RecoveryCause::GpuError ||
@@ -312,13 +312,13 @@ void conclude_diagnosis(Context c, const std::string& job_id) {
       c.b.set_node_status(name, NodeStatus::Assigned, "diagnostic passed; held for job " + job_id);
     return;
   }
-  const std::string used = "retry " + std::to_string(job.retry) + " of " +
+  const std::string used = "retry " + std::to_string(job.attempt) + " of " +
                            std::to_string(c.policy.max_retries) + " used";
   for (const auto& name : faulty) {
     const std::string reason = c.b.node(name)->reason + "; no retry left (" + used + ")";
     c.b.edit_node(name).job_id.clear();
     c.b.set_node_status(name, NodeStatus::Failed, reason);
-    c.b.notify(kNotifyNodeFailed, job_id, {name}, reason, job.retry);
+    c.b.notify(kNotifyNodeFailed, job_id, {name}, reason, job.attempt);
   }
   fail_job(c, job_id, "GPU fault on " + join(faulty) + " and no retry left (" + used + ")");
 }
@@ -337,8 +337,8 @@ void try_restart(Context c, const std::string& job_id) {
     if (n->status != NodeStatus::Assigned && n->status != NodeStatus::Available) return;
   }
   c.b.set_job_status(job_id, JobStatus::Restarting,
-                     "nodes back: restarting as attempt " + std::to_string(job.retry + 1));
-  c.b.edit_job(job_id).retry = job.retry + 1;
+                     "nodes back: restarting as attempt " + std::to_string(job.attempt + 1));
+  c.b.edit_job(job_id).attempt = job.attempt + 1;
   launch_attempt(c, job_id);
 }
 

@@ -34,9 +34,9 @@ void Simulation::check_step_invariants() {
     if (t->status != TaskStatus::InProgress) continue;
     const Job* job = s.job(t->job_id);
     if (!job) continue;
-    if (t->retry < job->retry)
-      violate("task " + t->id + " of attempt " + std::to_string(t->retry) +
-              " is IN_PROGRESS beside attempt " + std::to_string(job->retry) + " of job " +
+    if (t->attempt < job->attempt)
+      violate("task " + t->id + " of attempt " + std::to_string(t->attempt) +
+              " is IN_PROGRESS beside attempt " + std::to_string(job->attempt) + " of job " +
               job->id);
     if (is_terminal(job->status)) continue;
     auto [it, fresh] = runner.emplace(t->node_name, job->id);
@@ -47,7 +47,7 @@ void Simulation::check_step_invariants() {
   std::map<std::string, std::set<int>> attempts;  // job -> attempts with a live process
   for (const auto& [name, n] : nodes_) {
     if (n.task_id.empty() || n.lost || n.down) continue;
-    if (const Task* t = s.task(n.task_id)) attempts[t->job_id].insert(t->retry);
+    if (const Task* t = s.task(n.task_id)) attempts[t->job_id].insert(t->attempt);
   }
   for (const auto& [job, seen] : attempts)
     if (seen.size() > 1 && agenda_.empty())

@@ -16,7 +16,7 @@ nlohmann::json Simulation::report() const {
     const Job& job = *j;
     const std::string& id = job.id;
     jobs[id] = {{"status", to_string(job.status)},
-                {"retry", job.retry},
+                {"retry", job.attempt},
                 {"nodes", job.assigned_nodes},
                 {"reason", job.reason}};
     auto work = work_done_.find(id);
@@ -36,7 +36,7 @@ nlohmann::json Simulation::report() const {
                      {"job", t->job_id},
                      {"node", t->node_name},
                      {"node_index", t->node_index},
-                     {"attempt", t->retry},
+                     {"attempt", t->attempt},
                      {"status", to_string(t->status)},
                      {"exit_code", t->exit_code ? json(*t->exit_code) : json(nullptr)}});
   }

@@ -212,7 +212,7 @@ Job read_job(const SQLite::Statement& s) {
   j.assigned_nodes = parse_list(r.text());
   j.submitted_instance_ids = parse_list(r.text());
   j.submitted_task_ids = parse_list(r.text());
-  j.retry = r.i32();
+  j.attempt = r.i32();
   j.status = parsed(parse_job_status, r.text(), "job status");
   j.task_definition = parse_task_definition(r.text());
   j.reason = r.text();
@@ -239,7 +239,7 @@ Task read_task(const SQLite::Statement& s) {
   t.cluster_name = r.text();
   t.instance_id = r.text();
   t.instance_ref = r.text();
-  t.retry = r.i32();
+  t.attempt = r.i32();
   t.status = parsed(parse_task_status, r.text(), "task status");
   t.started = r.flag();
   t.stop_requested = r.flag();

@@ -379,7 +379,7 @@ void SqliteStore::put(std::string_view entity, const std::string& id, std::int64
 void SqliteStore::write(const Job& j, std::int64_t read_version, std::int64_t changes) {
   put("job", j.id, read_version, changes, {&st_->insert_job, &st_->update_job}, j.cluster_name,
       j.job_timestamp, j.num_nodes, json_list(j.assigned_nodes),
-      json_list(j.submitted_instance_ids), json_list(j.submitted_task_ids), j.retry,
+      json_list(j.submitted_instance_ids), json_list(j.submitted_task_ids), j.attempt,
       to_string(j.status), task_definition_json(j.task_definition), j.reason, j.recovery_started_at,
       std::string(to_string(j.recovery_cause)), j.created_at, j.updated_at);
 }
@@ -388,7 +388,7 @@ void SqliteStore::write(const Task& t, std::int64_t read_version, std::int64_t c
   put("task", t.id, read_version, changes, {&st_->insert_task, &st_->update_task}, t.node_name,
       t.node_index, t.job_id, t.job_timestamp, t.job_num_nodes, t.task_definition_ref,
       t.task_definition_name, t.task_definition_revision, t.cluster_name, t.instance_id,
-      t.instance_ref, t.retry, to_string(t.status), t.started, t.stop_requested, t.exit_code,
+      t.instance_ref, t.attempt, to_string(t.status), t.started, t.stop_requested, t.exit_code,
       t.reason, t.created_at, t.updated_at);
 }
 

@@ -70,7 +70,7 @@ inline void task_interrupted_by_agent_restart_restarts_after_pass(EngineHarness&
   EXPECT_EQ(h.node_status("node-2"), NodeStatus::Pending);
   h.diag("node-2", Verdict::Pass);
   EXPECT_EQ(h.job_status("j"), JobStatus::Restarting);
-  EXPECT_EQ(h.job("j").retry, 1);
+  EXPECT_EQ(h.job("j").attempt, 1);
   EXPECT_EQ(h.count(ActionKind::Reboot), 0u);
   EXPECT_EQ(h.notifications(kNotifyJobFailed), 0u);
 }

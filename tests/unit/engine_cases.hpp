@@ -69,7 +69,7 @@ inline void rule5_gpu_fault_without_retry_fails_job_and_node(EngineHarness& h) {
   rule4_gpu_fault_with_retry_left_reboots(h);
   h.rebooted("node-1");
   h.start_all("j");
-  EXPECT_EQ(h.job("j").retry, 1);
+  EXPECT_EQ(h.job("j").attempt, 1);
   h.exit("j", 0, 1);
   h.diag("node-1", Verdict::Fail);
   EXPECT_EQ(h.job_status("j"), J::Failed);
@@ -86,12 +86,12 @@ inline void rule6_rebooted_node_restarts_job_same_indices(EngineHarness& h) {
   h.rebooted("node-1");
   EXPECT_EQ(h.node_status("node-1"), N::Assigned);  // AVAILABLE, then straight back to its job
   EXPECT_EQ(h.job_status("j"), J::Restarting);
-  EXPECT_EQ(h.job("j").retry, 1);
+  EXPECT_EQ(h.job("j").attempt, 1);
   EXPECT_EQ(h.count(ActionKind::StartTask), starts_before + 2);
   const Task& t0 = h.task("j", 0);
   EXPECT_EQ(t0.id, "j.1.0");
   EXPECT_EQ(t0.node_name, "node-1");
-  EXPECT_EQ(t0.retry, 1);
+  EXPECT_EQ(t0.attempt, 1);
   EXPECT_EQ(h.task("j", 1).node_name, "node-2");
   const Action& start = h.actions[h.actions.size() - 1];
   const nlohmann::json payload = nlohmann::json::parse(start.payload);
@@ -281,7 +281,7 @@ inline void two_tasks_failing_at_once_one_recovery(EngineHarness& h) {
   EXPECT_EQ(h.job_status("j"), J::PendingRestart);  // node-2 not back yet
   h.rebooted("node-2");
   EXPECT_EQ(h.job_status("j"), J::Restarting);
-  EXPECT_EQ(h.job("j").retry, 1);  // one recovery
+  EXPECT_EQ(h.job("j").attempt, 1);  // one recovery
 }
 
 inline void failure_while_restarting_uses_no_second_retry(EngineHarness& h) {
@@ -320,7 +320,7 @@ inline void user_stop_pending_restart_lets_reboot_finish(EngineHarness& h) {
   h.rebooted("node-1");
   EXPECT_EQ(h.node_status("node-1"), N::Available);
   EXPECT_EQ(h.node("node-1").job_id, "");
-  EXPECT_EQ(h.job("j").retry, 0);  // no restart
+  EXPECT_EQ(h.job("j").attempt, 0);  // no restart
 }
 
 inline void user_stop_restarting(EngineHarness& h) {
@@ -380,7 +380,7 @@ inline void lost_node_back_healthy_restarts_without_reboot(EngineHarness& h) {
   h.rebooted("node-2", "boot-a");
   h.diag("node-2", Verdict::Pass);
   EXPECT_EQ(h.job_status("j"), J::Restarting);
-  EXPECT_EQ(h.job("j").retry, 1);
+  EXPECT_EQ(h.job("j").attempt, 1);
   EXPECT_EQ(h.count(ActionKind::Reboot), 0u);
   h.start_all("j");
   EXPECT_EQ(h.job_status("j"), J::InProgress);

@@ -24,7 +24,7 @@ TEST(EngineDefects, LostNodeVerdictBeforeStartReportRestartsJob) {
   const std::string op = h.op("node-2");
   h.send(DiagnosticFinished{"node-2", op, Verdict::Pass, "", {}});  // no DiagnosticStarted first
   EXPECT_EQ(h.job_status("j"), J::Restarting);
-  EXPECT_EQ(h.job("j").retry, 1);
+  EXPECT_EQ(h.job("j").attempt, 1);
   EXPECT_EQ(h.node_status("node-2"), N::Assigned);
   EXPECT_GT(h.node("node-2").deadline_at, 0);  // the start has its deadline
   h.send(DiagnosticStarted{"node-2", op});     // the late start report changes nothing

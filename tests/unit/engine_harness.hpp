@@ -71,7 +71,7 @@ class EngineHarness {
   const Node& node(const std::string& name) const { return *state.node(name); }
   const Task& task(const std::string& job_id, int index) const {
     const Job& j = job(job_id);
-    return *state.task(task_id_for(job_id, j.retry, index));
+    return *state.task(task_id_for(job_id, j.attempt, index));
   }
   JobStatus job_status(const std::string& id) const { return job(id).status; }
   NodeStatus node_status(const std::string& name) const { return node(name).status; }

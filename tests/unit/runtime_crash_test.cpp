@@ -81,7 +81,7 @@ class CrashTest : public ::testing::Test {
     const Job* job = c.rt().state().job("train");
     ASSERT_NE(job, nullptr);
     EXPECT_EQ(job->status, JobStatus::InProgress);
-    EXPECT_EQ(job->retry, 1);
+    EXPECT_EQ(job->attempt, 1);
     EXPECT_EQ(nodes_.carried_out[ActionKind::Reboot], 1) << "no lost reboot, no double reboot";
     EXPECT_EQ(nodes_.carried_out[ActionKind::StartTask], 4) << "2 first starts + 2 restarts";
     EXPECT_EQ(nodes_.carried_out[ActionKind::RunDiagnostic], 1);

@@ -44,7 +44,7 @@ inline Job full_job(const std::string& id) {
   j.assigned_nodes = {"node-1", "node-2"};
   j.submitted_instance_ids = {"inst-1", "inst \"quoted\" \\ back\nslash"};
   j.submitted_task_ids = {id + ".1.0", id + ".1.1", "ünïcödé"};
-  j.retry = 1;
+  j.attempt = 1;
   j.status = JobStatus::PendingHealthcheck;
   j.task_definition.name = "train";
   j.task_definition.revision = 7;
@@ -75,7 +75,7 @@ inline Task full_task(const std::string& id, const std::string& job_id) {
   t.cluster_name = "cluster-a";
   t.instance_id = "inst-2";
   t.instance_ref = "shepherd:cluster-a:instance/inst-2";
-  t.retry = 1;
+  t.attempt = 1;
   t.status = TaskStatus::Terminated;
   t.started = true;
   t.stop_requested = true;
@@ -156,7 +156,7 @@ inline Snapshot loaded(Store& store) {
 inline auto fields(const Job& j) {
   const TaskDefinition& d = j.task_definition;
   return std::tie(j.id, j.cluster_name, j.job_timestamp, j.num_nodes, j.assigned_nodes,
-                  j.submitted_instance_ids, j.submitted_task_ids, j.retry, j.status, d.name,
+                  j.submitted_instance_ids, j.submitted_task_ids, j.attempt, j.status, d.name,
                   d.revision, d.ref, d.command, d.env, d.working_dir, d.runtime_seconds, j.reason,
                   j.recovery_started_at, j.recovery_cause, j.created_at, j.updated_at);
 }
@@ -164,7 +164,7 @@ inline auto fields(const Job& j) {
 inline auto fields(const Task& t) {
   return std::tie(t.id, t.node_name, t.node_index, t.job_id, t.job_timestamp, t.job_num_nodes,
                   t.task_definition_ref, t.task_definition_name, t.task_definition_revision,
-                  t.cluster_name, t.instance_id, t.instance_ref, t.retry, t.status, t.started,
+                  t.cluster_name, t.instance_id, t.instance_ref, t.attempt, t.status, t.started,
                   t.stop_requested, t.exit_code, t.reason, t.created_at, t.updated_at);
 }
 
