@@ -1,11 +1,17 @@
-#include "scenario/yaml_reader.hpp"
+#include "common/yaml_reader.hpp"
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
-#include "scenario/scenario.hpp"
+#include "common/clock.hpp"
+#include "common/yaml_checks.hpp"
 
 namespace shepherd::yaml_reader {
 namespace {
@@ -20,7 +26,52 @@ std::string child_path(const std::string& parent, std::string_view key) {
   return parent.empty() ? printable(key) : parent + "." + printable(key);
 }
 
+std::string error_text(const std::string& file, int line, const std::string& path,
+                       const std::string& problem) {
+  std::string out = file;
+  if (line >
+      0) {  // appended piecewise: GCC 12 at -O3 warns falsely on ":" + to_string (bug 105329)
+    out += ':';
+    out += std::to_string(line);
+  }
+  out += ": ";
+  if (!path.empty()) out += path + ": ";
+  return out + problem;
+}
+
 }  // namespace
+
+YamlError::YamlError(std::string file, int line, std::string path, const std::string& problem)
+    : std::runtime_error(error_text(file, line, path, problem)),
+      file_(std::move(file)),
+      line_(line),
+      path_(std::move(path)) {}
+
+YAML::Node load_document(std::string_view text, const std::string& file, std::string_view kind) {
+  if (const auto line = yaml_checks::nul_line(text))
+    throw YamlError(file, *line, "", fmt::format("the file contains a NUL byte: {} is text", kind));
+  if (const auto line = yaml_checks::second_document_line(text))
+    throw YamlError(file, *line, "",
+                    fmt::format("{} holds one YAML document; a second begins here (`---`)", kind));
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {  // yaml-cpp's marks are 0-based
+    throw YamlError(
+        file, e.mark.is_null() ? 0 : e.mark.line + 1, "",
+        "YAML syntax error: " + e.msg + " (column " + std::to_string(e.mark.column + 1) + ")");
+  }
+}
+
+std::string read_file_text(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw YamlError(path, 0, "", "is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw YamlError(path, 0, "", std::string("cannot open: ") + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw YamlError(path, 0, "", "cannot read the file");
+  return text.str();
+}
 
 std::string printable(std::string_view text) {
   constexpr std::size_t kMost = 80;
@@ -99,7 +150,7 @@ Field Map::key_of(const std::string& key) const {
 }
 
 void Reader::fail(const Field& f, const std::string& problem) const {
-  throw ScenarioError(file_, f.line, f.path, problem);
+  throw YamlError(file_, f.line, f.path, problem);
 }
 
 std::vector<Field> Reader::list(const Field& f) const {
@@ -117,13 +168,6 @@ std::vector<Field> Reader::list(const Field& f) const {
 std::string Reader::text(const Field& f) const {
   if (!f.node.IsScalar()) fail(f, "expected a string, got " + describe(f.node));
   return f.node.Scalar();
-}
-
-std::string Reader::name(const Field& f) const {
-  std::string s = text(f);
-  if (s.empty()) fail(f, "must not be empty");
-  if (!valid_id(s)) fail(f, fmt::format("'{}' is not a valid name: {}", printable(s), kIdRule));
-  return s;
 }
 
 // A plain (unquoted) scalar meant as a number: "42" in quotes is a string in YAML.

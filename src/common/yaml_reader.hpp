@@ -4,15 +4,40 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-// Typed, strict reads of a yaml-cpp tree for the scenario parser: every failure throws
-// ScenarioError naming the file, the 1-based line and the field's path ("events[2].node").
+// The one strict YAML reader of Shepherd's files (scenarios, the server's config, the Xid
+// catalogue): typed reads of a yaml-cpp tree where every failure throws YamlError naming the file,
+// the 1-based line and the field's path ("events[2].node"). Each file's reader turns it into its
+// own error type.
 namespace shepherd::yaml_reader {
+
+class YamlError : public std::runtime_error {
+ public:
+  // what(): "FILE:LINE: PATH: PROBLEM" (no LINE when 0, no PATH when empty).
+  YamlError(std::string file, int line, std::string path, const std::string& problem);
+
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }                 // 1-based; 0 when unknown
+  const std::string& path() const { return path_; }  // e.g. "events[2].node"; "" for the file
+
+ private:
+  std::string file_;
+  int line_;
+  std::string path_;
+};
+
+// Parses `text`, one YAML document, after the checks yaml-cpp cannot be trusted with (a NUL byte,
+// a second document: common/yaml_checks.hpp); `kind` names the file in messages ("a scenario").
+// Throws YamlError, a syntax error at its line.
+YAML::Node load_document(std::string_view text, const std::string& file, std::string_view kind);
+// The whole file at `path`, for load_document; YamlError (line 0) if it cannot be read.
+std::string read_file_text(const std::string& path);
 
 // A value in the document with what an error about it must say: its path and its line.
 struct Field {
@@ -56,7 +81,6 @@ class Reader {
 
   std::vector<Field> list(const Field& f) const;
   std::string text(const Field& f) const;  // any scalar
-  std::string name(const Field& f) const;  // a non-empty scalar
   int integer(const Field& f, std::int64_t lo, std::int64_t hi) const;
   int count(const Field& f) const { return integer(f, 0, INT32_MAX); }
   std::uint64_t unsigned64(const Field& f) const;

@@ -6,11 +6,11 @@
 #include <cctype>
 #include <charconv>
 #include <limits>
-#include <set>
+#include <map>
 #include <stdexcept>
 
 #include "common/enum_names.hpp"
-#include "common/yaml_checks.hpp"
+#include "common/yaml_reader.hpp"
 
 namespace shepherd::health {
 namespace {
@@ -103,45 +103,11 @@ std::optional<std::string> take_field(std::string_view& s, std::string_view key)
   return std::string(value);
 }
 
-// yaml-cpp's marks are 0-based; a mark of a missing node is "null".
-std::string at(std::string_view source, const YAML::Mark& mark) {
-  return mark.is_null() ? std::string(source)
-                        : std::string(source) + ":" + std::to_string(mark.line + 1);
-}
-
-[[noreturn]] void fail(std::string_view source, const YAML::Mark& mark, const std::string& field,
-                       const std::string& why) {
-  throw std::invalid_argument(at(source, mark) + ": " + (field.empty() ? "" : field + ": ") + why);
-}
-
 std::string known_actions() {
   std::string out;
   for (const auto& [action, name] : kXidActionNames)
     out += (out.empty() ? "" : ", ") + std::string(name);
   return out;
-}
-
-std::string got(const YAML::Node& n) {
-  return n.IsMap() ? "a map" : n.IsSequence() ? "a list" : n.IsNull() ? "nothing" : "a scalar";
-}
-
-XidAction action_of(std::string_view source, const YAML::Node& n, const std::string& field) {
-  if (!n.IsScalar()) fail(source, n.Mark(), field, "expected an action, got " + got(n));
-  const auto action = parse_xid_action(n.Scalar());
-  if (!action)
-    fail(source, n.Mark(), field,
-         "unknown action '" + n.Scalar() + "' (known: " + known_actions() + ")");
-  return *action;
-}
-
-int xid_of(std::string_view source, const YAML::Node& n, const std::string& field) {
-  if (!n.IsScalar()) fail(source, n.Mark(), field, "expected an Xid number, got " + got(n));
-  std::string_view s = n.Scalar();
-  const auto value = take_number(s, 6);
-  if (!value || !s.empty() || *value > kMaxXid)
-    fail(source, n.Mark(), field,
-         "expected an Xid number 0.." + std::to_string(kMaxXid) + ", got '" + n.Scalar() + "'");
-  return static_cast<int>(*value);
 }
 
 }  // namespace
@@ -196,79 +162,57 @@ std::optional<XidAction> parse_xid_action(std::string_view s) {
 }
 
 XidCatalogue XidCatalogue::from_yaml(std::string_view text, std::string_view source) {
-  if (const auto line = yaml_checks::nul_line(text))
-    throw std::invalid_argument(std::string(source) + ":" + std::to_string(*line) +
-                                ": the file contains a NUL byte: an Xid catalogue is text");
-  if (const auto line = yaml_checks::second_document_line(text))
-    throw std::invalid_argument(std::string(source) + ":" + std::to_string(*line) +
-                                ": an Xid catalogue holds one YAML document; a second begins "
-                                "here (`---`)");
-  YAML::Node root;
+  using yaml_reader::Field;
+  using yaml_reader::Map;
+  const std::string file(source);
+  const yaml_reader::Reader reader(file);
+  // The catalogue's own value checks (an action's name, an Xid number), at the value's line.
+  auto action_of = [&](const Field& f) {
+    if (!f.node.IsScalar())
+      reader.fail(f, "expected an action, got " + yaml_reader::describe(f.node));
+    const std::string name = f.node.Scalar();
+    const auto action = parse_xid_action(name);
+    if (!action) reader.fail(f, "unknown action '" + name + "' (known: " + known_actions() + ")");
+    return *action;
+  };
+  auto xid_of = [&](const Field& f) {
+    if (!f.node.IsScalar())
+      reader.fail(f, "expected an Xid number, got " + yaml_reader::describe(f.node));
+    const std::string number = f.node.Scalar();
+    std::string_view s = number;
+    const auto value = take_number(s, 6);
+    if (!value || !s.empty() || *value > kMaxXid)
+      reader.fail(f, "expected an Xid number 0.." + std::to_string(kMaxXid) + ", got '" +
+                         f.node.Scalar() + "'");
+    return static_cast<int>(*value);
+  };
   try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    throw std::invalid_argument(at(source, e.mark) + ": " + e.msg);
-  }
-  XidCatalogue out;
-  if (root.IsNull()) return out;
-  if (!root.IsMap()) fail(source, root.Mark(), "", "expected a map with `xids:`, got " + got(root));
-
-  std::set<std::string> seen;
-  for (const auto& kv : root) {
-    const YAML::Node& key = kv.first;
-    const YAML::Node& value = kv.second;
-    if (!key.IsScalar()) fail(source, key.Mark(), "", "keys must be plain names");
-    const std::string name = key.Scalar();
-    if (!seen.insert(name).second) fail(source, key.Mark(), name, "duplicate key");
-    const YAML::Mark mark = value.IsNull() || value.Mark().is_null() ? key.Mark() : value.Mark();
-    if (name == "unknown_action") {
-      out.unknown_ = action_of(source, value, name);
-    } else if (name == "xids") {
-      if (value.IsNull()) continue;
-      if (!value.IsSequence()) fail(source, mark, name, "expected a list, got " + got(value));
-      std::map<int, int> first_line;
-      for (std::size_t i = 0; i < value.size(); ++i) {
-        const YAML::Node item = value[i];
-        const std::string field = "xids[" + std::to_string(i) + "]";
-        if (!item.IsMap())
-          fail(source, item.Mark(), field, "expected {xid, action, name}, got " + got(item));
-        Entry entry;
-        bool has_xid = false;
-        bool has_action = false;
-        std::set<std::string> item_keys;
-        for (const auto& f : item) {
-          if (!f.first.IsScalar()) fail(source, f.first.Mark(), field, "keys must be plain names");
-          const std::string k = f.first.Scalar();
-          const std::string path = field + "." + k;
-          if (!item_keys.insert(k).second) fail(source, f.first.Mark(), path, "duplicate key");
-          if (k == "xid") {
-            entry.xid = xid_of(source, f.second, path);
-            has_xid = true;
-          } else if (k == "action") {
-            entry.action = action_of(source, f.second, path);
-            has_action = true;
-          } else if (k == "name") {
-            if (!f.second.IsScalar())
-              fail(source, f.second.Mark(), path, "expected a text, got " + got(f.second));
-            entry.name = f.second.Scalar();
-          } else {
-            fail(source, f.first.Mark(), path, "unknown key (known: xid, action, name)");
-          }
-        }
-        if (!has_xid) fail(source, item.Mark(), field + ".xid", "missing");
-        if (!has_action) fail(source, item.Mark(), field + ".action", "missing");
-        const int line = item.Mark().line + 1;
-        if (const auto [it, inserted] = first_line.emplace(entry.xid, line); !inserted)
-          fail(source, item.Mark(), field + ".xid",
-               "Xid " + std::to_string(entry.xid) + " is listed twice (first on line " +
-                   std::to_string(it->second) + ")");
-        out.entries_[entry.xid] = std::move(entry);
-      }
-    } else {
-      fail(source, key.Mark(), name, "unknown key (known: unknown_action, xids)");
+    XidCatalogue out;
+    const Field root{yaml_reader::load_document(text, file, "an Xid catalogue"), "", 1};
+    if (root.node.IsNull()) return out;
+    const Map top(reader, root);
+    top.allow({"unknown_action", "xids"}, "an Xid catalogue");
+    if (auto f = top.get("unknown_action")) out.unknown_ = action_of(*f);
+    const auto xids = top.get("xids");
+    if (!xids || xids->node.IsNull()) return out;
+    std::map<int, int> first_line;
+    for (const Field& item : reader.list(*xids)) {
+      const Map m(reader, item);
+      m.allow({"xid", "action", "name"}, "an Xid entry");
+      Entry entry;
+      entry.xid = xid_of(m.need("xid"));
+      entry.action = action_of(m.need("action"));
+      if (auto name = m.get("name")) entry.name = reader.text(*name);
+      if (const auto [it, inserted] = first_line.emplace(entry.xid, item.line); !inserted)
+        reader.fail(m.need("xid"), "Xid " + std::to_string(entry.xid) +
+                                       " is listed twice (first on line " +
+                                       std::to_string(it->second) + ")");
+      out.entries_[entry.xid] = std::move(entry);
     }
+    return out;
+  } catch (const yaml_reader::YamlError& e) {
+    throw std::invalid_argument(e.what());
   }
-  return out;
 }
 
 const XidCatalogue& XidCatalogue::built_in() {

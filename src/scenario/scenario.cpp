@@ -15,7 +15,7 @@
 
 #include "common/enum_names.hpp"
 #include "common/yaml_checks.hpp"
-#include "scenario/yaml_reader.hpp"
+#include "common/yaml_reader.hpp"
 
 namespace shepherd {
 namespace {
@@ -53,6 +53,13 @@ class Parser : private Reader {
   ScenarioEvent event(const Field& f) const;
   void expect(const Field& f, Expectations& e) const;
   void chaos(const Field& f, Chaos& c) const;
+  std::string name(const Field& f) const {  // a node name or job id the engine will accept
+    std::string s = text(f);
+    if (s.empty()) fail(f, "must not be empty");
+    if (!valid_id(s))
+      fail(f, "'" + yaml_reader::printable(s) + "' is not a valid name: " + std::string(kIdRule));
+    return s;
+  }
   std::string node_ref(const Field& f) const {
     std::string n = name(f);
     if (!node_set_.count(n)) fail(f, "'" + n + "' is not a node of the cluster");
@@ -305,19 +312,6 @@ void Parser::expect(const Field& f, Expectations& e) const {
   }
 }
 
-std::string error_text(const std::string& file, int line, const std::string& path,
-                       const std::string& problem) {
-  std::string out = file;
-  if (line >
-      0) {  // appended piecewise: GCC 12 at -O3 warns falsely on ":" + to_string (bug 105329)
-    out += ':';
-    out += std::to_string(line);
-  }
-  out += ": ";
-  if (!path.empty()) out += path + ": ";
-  return out + problem;
-}
-
 }  // namespace
 
 std::string_view to_string(ScenarioEvent::Kind kind) {
@@ -328,46 +322,31 @@ std::optional<ScenarioEvent::Kind> parse_event_kind(std::string_view word) {
   return value_of(kKindWords, word);
 }
 
-ScenarioError::ScenarioError(std::string file, int line, std::string path,
-                             const std::string& problem)
-    : std::runtime_error(error_text(file, line, path, problem)),
-      file_(std::move(file)),
-      line_(line),
-      path_(std::move(path)) {}
-
 Scenario parse_scenario(const std::string& yaml_text, const std::string& file_name_for_messages) {
-  // Refused before yaml-cpp sees them (common/yaml_checks.hpp says why).
-  if (const auto line = yaml_checks::nul_line(yaml_text))
-    throw ScenarioError(file_name_for_messages, *line, "",
-                        "the file contains a NUL byte: a scenario is text");
-  if (const auto line = yaml_checks::second_document_line(yaml_text))
-    throw ScenarioError(file_name_for_messages, *line, "",
-                        "a scenario file holds one YAML document; a second begins here (`---`)");
-  YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    throw ScenarioError(
-        file_name_for_messages, e.mark.line + 1, "",
-        "YAML syntax error: " + e.msg + " (column " + std::to_string(e.mark.column + 1) + ")");
-  }
-  try {
-    return Parser(file_name_for_messages).parse(root);
-  } catch (const YAML::Exception& e) {  // not expected: the parser checks types before reading
-    throw ScenarioError(file_name_for_messages, e.mark.is_null() ? 0 : e.mark.line + 1, "", e.msg);
+    const YAML::Node root =
+        yaml_reader::load_document(yaml_text, file_name_for_messages, "a scenario file");
+    try {
+      return Parser(file_name_for_messages).parse(root);
+    } catch (const YAML::Exception& e) {  // not expected: the parser checks types before reading
+      throw ScenarioError(file_name_for_messages, e.mark.is_null() ? 0 : e.mark.line + 1, "",
+                          e.msg);
+    }
+  } catch (const ScenarioError&) {
+    throw;
+  } catch (const yaml_reader::YamlError& e) {
+    throw ScenarioError(e);
   }
 }
 
 Scenario load_scenario(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw ScenarioError(path, 0, "", "is a directory, not a scenario file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ScenarioError(path, 0, "", std::string("cannot open: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw ScenarioError(path, 0, "", "cannot read the file");
-  return parse_scenario(text.str(), path);
+  std::string text;
+  try {
+    text = yaml_reader::read_file_text(path);
+  } catch (const yaml_reader::YamlError& e) {
+    throw ScenarioError(e);
+  }
+  return parse_scenario(text, path);
 }
 
 }  // namespace shepherd

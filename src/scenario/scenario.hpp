@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/yaml_reader.hpp"
 #include "domain/model.hpp"
 
 namespace shepherd {
@@ -66,7 +67,7 @@ std::optional<ScenarioEvent::Kind> parse_event_kind(std::string_view word);
 struct Expectations {
   std::map<std::string, std::string> jobs;   // job id -> JobStatus name
   std::map<std::string, std::string> nodes;  // node name -> NodeStatus name
-  std::map<std::string, int> job_retries;    // job id -> Job::retry at the end
+  std::map<std::string, int> job_retries;    // job id -> Job::attempt (shown as retry) at the end
   std::optional<int> notifications;          // notifications sent
   std::optional<int> reboots;                // stats.reboots
   std::optional<int> diagnostics;            // stats.diagnostics
@@ -111,18 +112,10 @@ struct Scenario {
 // A scenario file that cannot be used. what() is "FILE:LINE: PATH: problem", e.g.
 // "train.yaml:14: events[2].node: 'node-9' is not a node of the cluster" (PATH is omitted for
 // problems of the whole file, LINE for a file that cannot be read).
-class ScenarioError : public std::runtime_error {
+class ScenarioError : public yaml_reader::YamlError {
  public:
-  ScenarioError(std::string file, int line, std::string path, const std::string& problem);
-
-  const std::string& file() const { return file_; }
-  int line() const { return line_; }                 // 1-based; 0 when unknown
-  const std::string& path() const { return path_; }  // e.g. "events[2].node"; "" for the file
-
- private:
-  std::string file_;
-  int line_;
-  std::string path_;
+  using YamlError::YamlError;
+  explicit ScenarioError(const YamlError& e) : YamlError(e) {}
 };
 
 // Reads and validates a scenario file; throws ScenarioError.

@@ -168,10 +168,11 @@ TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
             f + ":1: cluster_name: expected a string, got a list");
   EXPECT_EQ(error_of("listen: localhost\n"),
             f + ":1: listen: expected host:port with a port in 1..65535, got 'localhost'");
-  EXPECT_EQ(error_of("policy: 3\n"), f + ":1: policy: expected a map");
+  EXPECT_EQ(error_of("policy: 3\n"), f + ":1: policy: expected a mapping, got '3'");
   EXPECT_EQ(error_of("policy:\n  diag_timeout:\nlisten: a:1\n"),  // points at the key's line
             f + ":2: policy.diag_timeout: expected a number of seconds, got nothing");
-  EXPECT_EQ(error_of("cluster_name: a\ncluster_name: b\n"), f + ":2: cluster_name: duplicate key");
+  EXPECT_EQ(error_of("cluster_name: a\ncluster_name: b\n"),
+            f + ":2: cluster_name: duplicate key (first on line 1)");
   // Unknown keys, top level and nested, with what is known there.
   EXPECT_NE(error_of("cluster_name: a\npolcy: {}\n").find(f + ":2: polcy: unknown key (known: "),
             std::string::npos);

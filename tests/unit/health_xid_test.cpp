@@ -243,25 +243,29 @@ TEST(XidCatalogue, BadFilesNameTheLineAndField) {
             "ops.yaml:2: xids[0].xid: expected an Xid number 0..100000, got 'seventy'");
   EXPECT_EQ(error_of("xids:\n  - {xid: -1, action: IGNORE}\n"),
             "ops.yaml:2: xids[0].xid: expected an Xid number 0..100000, got '-1'");
-  EXPECT_EQ(error_of("xids:\n  - {action: IGNORE}\n"), "ops.yaml:2: xids[0].xid: missing");
-  EXPECT_EQ(error_of("xids:\n  - {xid: 3}\n"), "ops.yaml:2: xids[0].action: missing");
-  EXPECT_EQ(error_of("xids:\n  - {xid: 3, action: IGNORE, level: 2}\n"),
-            "ops.yaml:2: xids[0].level: unknown key (known: xid, action, name)");
+  EXPECT_EQ(error_of("xids:\n  - {action: IGNORE}\n"),
+            "ops.yaml:2: xids[0].xid: required field is missing");
+  EXPECT_EQ(error_of("xids:\n  - {xid: 3}\n"),
+            "ops.yaml:2: xids[0].action: required field is missing");
+  EXPECT_EQ(
+      error_of("xids:\n  - {xid: 3, action: IGNORE, level: 2}\n"),
+      "ops.yaml:2: xids[0].level: unknown key for an Xid entry; expected one of xid, action, name");
   EXPECT_EQ(error_of("xids:\n  - {xid: 3, action: IGNORE}\n  - {xid: 3, action: RESET_GPU}\n"),
             "ops.yaml:3: xids[1].xid: Xid 3 is listed twice (first on line 2)");
-  EXPECT_EQ(error_of("xids:\n  - 79\n"),
-            "ops.yaml:2: xids[0]: expected {xid, action, name}, got "
-            "a scalar");
-  EXPECT_EQ(error_of("xids: {xid: 79}\n"), "ops.yaml:1: xids: expected a list, got a map");
-  EXPECT_EQ(error_of("xid:\n  - {xid: 79, action: IGNORE}\n"),
-            "ops.yaml:1: xid: unknown key (known: unknown_action, xids)");
+  EXPECT_EQ(error_of("xids:\n  - 79\n"), "ops.yaml:2: xids[0]: expected a mapping, got '79'");
+  EXPECT_EQ(error_of("xids: {xid: 79}\n"), "ops.yaml:1: xids: expected a list, got a mapping");
+  EXPECT_EQ(
+      error_of("xid:\n  - {xid: 79, action: IGNORE}\n"),
+      "ops.yaml:1: xid: unknown key for an Xid catalogue; expected one of unknown_action, xids");
   EXPECT_EQ(
       error_of("unknown_action: PANIC\n").rfind("ops.yaml:1: unknown_action: unknown action", 0),
       0u);
   EXPECT_EQ(error_of("xids:\n  - {xid: 3, action: [IGNORE]}\n"),
             "ops.yaml:2: xids[0].action: expected an action, got a list");
-  EXPECT_EQ(error_of("- 1\n- 2\n"), "ops.yaml:1: expected a map with `xids:`, got a list");
-  EXPECT_EQ(error_of("xids: [\n"), "ops.yaml:2: end of sequence flow not found");
+  EXPECT_EQ(error_of("- 1\n- 2\n"), "ops.yaml:1: expected a mapping, got a list");
+  EXPECT_EQ(error_of("xids: [\n")
+                .rfind("ops.yaml:2: YAML syntax error: end of sequence flow not found", 0),
+            0u);
   EXPECT_EQ(
       error_of("xids: []\n---\nxids: []\n").rfind("ops.yaml:2: an Xid catalogue holds one", 0), 0u);
   EXPECT_EQ(
