@@ -43,10 +43,9 @@ void add_dev_command(CLI::App& app, int& code) {
       opts->retention.timeline_max_rows = config.timeline_max_rows;
       StopSignals signals;  // before the server starts a thread
       DevServer server(*opts, [](const std::string& line) { std::cout << line << std::endl; });
-      signals.on_stop([&server] { server.stop(); });
+      const auto stopping = signals.on_stop([&server] { server.stop(); });  // gone before it
       std::cout << "store: " << opts->store_dir << "/shepherd.db (SQLite)\n";
       server.run(*duration);
-      signals.on_stop(nullptr);
     } catch (const ConfigError& e) {
       std::cerr << "error: " << e.what() << "\n";
       code = 2;

@@ -62,9 +62,8 @@ void add_server_command(CLI::App& app, int& code) {
       ::umask(0077);        // the database holds jobs' environments and credentials' hashes
       StopSignals signals;  // before the server starts a thread
       server::Server s(*dir, [](const std::string& line) { std::cout << line << std::endl; });
-      signals.on_stop([&s] { s.stop(); });
+      const auto stopping = signals.on_stop([&s] { s.stop(); });  // gone before `s`
       s.run();
-      signals.on_stop(nullptr);
     } catch (const ConfigError& e) {
       std::cerr << "shepherd: " << e.what() << "\n";
       code = 2;

@@ -2,8 +2,6 @@
 
 #include <pthread.h>
 
-#include <mutex>
-
 namespace shepherd {
 
 StopSignals::StopSignals() {
@@ -21,13 +19,24 @@ StopSignals::~StopSignals() {
   pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 }
 
-void StopSignals::on_stop(std::function<void()> stop) {
-  std::unique_lock lock(mu_);
-  stop_ = std::move(stop);
-  if (!signalled_ || !stop_) return;
-  auto run = stop_;
-  lock.unlock();
-  run();
+StopSignals::Registration StopSignals::on_stop(std::function<void()> stop) {
+  set(std::move(stop));
+  return Registration(*this);
+}
+
+StopSignals::Registration::~Registration() {
+  owner_.set(nullptr);
+}
+
+void StopSignals::set(std::function<void()> stop) {
+  std::lock_guard call(call_mu_);  // a call in flight ends first
+  bool run_now = false;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = std::move(stop);
+    run_now = signalled_ && stop_;
+  }
+  if (run_now) stop_();
 }
 
 void StopSignals::wait_loop() {
@@ -35,6 +44,7 @@ void StopSignals::wait_loop() {
     int signal = 0;
     if (sigwait(&set_, &signal) != 0) continue;
     if (closing_) return;
+    std::lock_guard call(call_mu_);
     std::function<void()> run;
     {
       std::lock_guard lock(mu_);

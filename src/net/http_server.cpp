@@ -69,7 +69,8 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
   std::map<std::string, std::shared_ptr<UpgradeHandler>> upgrades;
-  std::atomic<std::size_t> connections{0};
+  // Shared: an upgraded connection's slot may be dropped after the server's own members are gone.
+  std::shared_ptr<std::atomic<std::size_t>> open = std::make_shared<std::atomic<std::size_t>>(0);
   std::atomic<bool> stopped{false};
   asio::steady_timer accept_pause{ioc};
   bool accept_failing = false;  // warned once per run of failures, not once per try
@@ -85,10 +86,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(HttpServer::Impl& server, Stream stream, std::string remote)
       : server_(server), stream_(std::move(stream)), remote_(std::move(remote)) {
-    ++server_.connections;
+    ++*server_.open;
   }
   ~Session() {
-    if (!handed_over_) --server_.connections;
+    if (!handed_over_) --*server_.open;
   }
 
   void start() {
@@ -203,8 +204,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (it != server_.upgrades.end()) {
         lowest().expires_never();
         handed_over_ = true;  // the slot counts the connection from now on
-        auto& count = server_.connections;
-        net::ConnectionSlot slot(nullptr, [&count](void*) { --count; });
+        net::ConnectionSlot slot(nullptr, [open = server_.open](void*) { --*open; });
         it->second->accept(std::move(stream_), parser_->release(), remote_, std::move(slot));
         return;
       }
@@ -286,12 +286,20 @@ void HttpServer::Impl::accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (stopped) return;
     if (ec == asio::error::operation_aborted) return;  // the acceptor closed
+    namespace errc = boost::system::errc;  // conditions: they match the system's error codes
+    const bool out_of_resources = ec == errc::too_many_files_open ||
+                                  ec == errc::too_many_files_open_in_system ||
+                                  ec == errc::no_buffer_space || ec == errc::not_enough_memory;
+    if (ec && !out_of_resources) {  // one connection's trouble (reset before accept): the next
+      spdlog::debug("http: accept: {}", ec.message());
+      return accept();
+    }
     if (ec) {
       // Out of file descriptors (EMFILE, ENFILE) or memory: the pending connection stays in the
       // backlog, so trying again at once would spin a core. Pause, then try again.
       if (!accept_failing)
         spdlog::warn("http: cannot accept connections ({}), {} open; retrying every 100 ms",
-                     ec.message(), connections.load());
+                     ec.message(), open->load());
       accept_failing = true;
       accept_pause.expires_after(std::chrono::milliseconds(100));
       accept_pause.async_wait([this](beast::error_code waited) {
@@ -306,10 +314,10 @@ void HttpServer::Impl::accept() {
       socket.set_option(tcp::no_delay(true), ignored);  // no Nagle wait on a kept-alive client
       const auto peer = socket.remote_endpoint(ignored);
       const std::string remote = ignored ? "" : peer.address().to_string();
-      if (connections >= options.max_connections) {
+      if (*open >= options.max_connections) {
         if (!refusing)  // once per run of refusals: a fleet reconnecting would flood the log
           spdlog::warn("http: refusing connections (from {} first): {} open, the limit is {}",
-                       remote, connections.load(), options.max_connections);
+                       remote, open->load(), options.max_connections);
         refusing = true;
         socket.close(ignored);
       } else {
@@ -377,7 +385,7 @@ void HttpServer::stop() {
 }
 
 std::size_t HttpServer::connections() const {
-  return impl_->connections;
+  return *impl_->open;
 }
 
 }  // namespace shepherd::net

@@ -31,13 +31,12 @@ struct Stops {
 TEST(StopSignals, EachSignalRunsTheStopOnTheWaitingThread) {
   Stops stops;
   StopSignals signals;
-  signals.on_stop([&] { stops.stop(); });
+  const auto stopping = signals.on_stop([&] { stops.stop(); });
   ASSERT_EQ(kill(getpid(), SIGTERM), 0);  // the process, not a thread: as systemd sends it
   ASSERT_TRUE(stops.wait_for(1));
   EXPECT_NE(stops.on, std::this_thread::get_id());
   ASSERT_EQ(kill(getpid(), SIGINT), 0);
   ASSERT_TRUE(stops.wait_for(2));
-  signals.on_stop(nullptr);
 }
 
 TEST(StopSignals, ASignalBeforeTheDaemonExistsIsNotLost) {
@@ -45,9 +44,27 @@ TEST(StopSignals, ASignalBeforeTheDaemonExistsIsNotLost) {
   StopSignals signals;
   ASSERT_EQ(kill(getpid(), SIGTERM), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // taken by the waiter, held
-  signals.on_stop([&] { stops.stop(); });
+  const auto stopping = signals.on_stop([&] { stops.stop(); });
   EXPECT_TRUE(stops.wait_for(1));
-  signals.on_stop(nullptr);
+}
+
+// The daemon is destroyed right after its registration: a stop still running on the waiting
+// thread must have ended by then, or it would touch a destroyed object.
+TEST(StopSignals, ARegistrationEndsOnlyAfterAStopInFlight) {
+  std::atomic<bool> started{false}, finished{false};
+  StopSignals signals;
+  {
+    const auto stopping = signals.on_stop([&] {
+      started = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      finished = true;
+    });
+    ASSERT_EQ(kill(getpid(), SIGTERM), 0);
+    for (int i = 0; i < 500 && !started; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(started);
+  }
+  EXPECT_TRUE(finished);
 }
 
 TEST(StopSignals, ThreadsStartedAfterItDoNotTakeTheSignal) {
