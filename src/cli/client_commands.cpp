@@ -256,7 +256,7 @@ void add_job_commands(CLI::App& app, int& code) {
 // ---- node ----
 
 void add_node_commands(CLI::App& app, int& code) {
-  auto* node = app.add_subcommand("node", "List, show, repair and revoke nodes");
+  auto* node = app.add_subcommand("node", "List, show, repair, revoke and reenrol nodes");
   node->require_subcommand(1);
   auto common = std::make_shared<Common>();
   add_common(node, *common);
@@ -311,6 +311,12 @@ void add_node_commands(CLI::App& app, int& code) {
           [name](const json& j) {
             const bool revoked = j.value("revoked", false);
             std::cout << "node " << *name << (revoked ? ": revoked" : ": not revoked") << "\n";
+          });
+  command("reenrol",
+          "Let a node enrol again (re-installed, credential lost): its credential stops working",
+          [name](const json&) {
+            std::cout << "node " << *name << ": may enrol again (shepherd agent ... enrol --name "
+                      << *name << ")\n";
           });
 }
 

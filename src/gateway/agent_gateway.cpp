@@ -120,6 +120,8 @@ void AgentGateway::add_routes(net::Router& router) {
       spdlog::warn("gateway: enrolment of {} from {} refused: {}", node, req.remote, e.what());
       if (e.why == EnrolmentRefused::Why::InvalidName)
         return net::HttpResponse::error(400, "invalid", "node", e.what());
+      if (e.why == EnrolmentRefused::Why::Revoked)
+        return net::HttpResponse::error(403, "refused", "node", e.what());
       return net::HttpResponse::error(409, "conflict", "node", e.what());
     }
   });

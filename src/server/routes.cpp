@@ -25,6 +25,17 @@ void Server::add_routes() {
     spdlog::warn("server: node {} revoked (from {})", name, req.remote);
     return api::reply(200, {{"node", name}, {"revoked", true}});
   });
+  // An operator lets the node enrol again (re-installed, its credential lost): its credential is
+  // dropped and its connection closed; the next enrolment with the bootstrap token gets a new one.
+  r.post("/api/nodes/([^/]+)/reenrol", [this](const net::HttpRequest& req) {
+    const std::string name = req.params[0];
+    if (!credentials_->allow_enrolment(name))
+      return api::reject({RejectionCode::NotFound, "node", "node " + name + " never enrolled"});
+    gateway_->disconnect(name);
+    spdlog::warn("server: node {} may enrol again; its credential is dropped (from {})", name,
+                 req.remote);
+    return api::reply(200, {{"node", name}, {"enrolment", "open"}});
+  });
   // A task's log, read from its node's agent: ?offset=N; the answer is text with X-Next-Offset
   // and X-Task-Ended (nothing more will come), for `shepherd task logs --follow`.
   r.get("/api/tasks/([^/]+)/logs", [this](const net::HttpRequest& req) {

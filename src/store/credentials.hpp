@@ -7,10 +7,10 @@
 
 namespace shepherd {
 
-// An enrolment refused: the name is enrolled already, or not a valid node name.
+// An enrolment refused: the name is enrolled already or revoked, or not a valid node name.
 class EnrolmentRefused : public std::runtime_error {
  public:
-  enum class Why { InvalidName, Enrolled };
+  enum class Why { InvalidName, Enrolled, Revoked };
   EnrolmentRefused(Why why, const std::string& message) : std::runtime_error(message), why(why) {}
   Why why;
 };
@@ -20,15 +20,19 @@ class EnrolmentRefused : public std::runtime_error {
 class CredentialStore {
  public:
   virtual ~CredentialStore() = default;
-  // Makes a new secret for `node` and returns it; the secret is shown once and never stored.
-  // Throws EnrolmentRefused for a node whose credential is in force: the bootstrap token must not
-  // let anyone take over a live node's name. A revoked node may enrol again (a re-installed
-  // machine): an operator's revoke is what lets a name in again, with a new secret.
+  // Makes a new secret for a new `node` and returns it; the secret is shown once and never stored.
+  // Throws EnrolmentRefused for a name enrolled before, in force or revoked: whoever holds the
+  // bootstrap token must neither take over a live node nor bring back a revoked one. Only an
+  // operator lets a name enrol again (allow_enrolment).
   virtual std::string enrol(const std::string& node, TimeMs now) = 0;
   enum class Check { Valid, Unknown, Wrong, Revoked };
   virtual Check verify(const std::string& node, const std::string& secret) = 0;
   // Its secret stops working at once, for good. False if the node never enrolled.
   virtual bool revoke(const std::string& node, TimeMs now) = 0;
+  // An operator's word that `node` may enrol again (re-installed, its credential lost): its
+  // credential, in force or revoked, is dropped, so its secret stops working and the next
+  // enrolment gets a new one. False if the node has no credential.
+  virtual bool allow_enrolment(const std::string& node) = 0;
 };
 
 std::string_view to_string(CredentialStore::Check c);

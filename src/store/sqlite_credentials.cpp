@@ -36,21 +36,21 @@ std::string SqliteCredentials::enrol(const std::string& node, TimeMs now) {
     throw EnrolmentRefused(EnrolmentRefused::Why::InvalidName,
                            "node name must be " + std::string(kIdRule));
   std::lock_guard lock(mu_);
-  SQLite::Statement revoked(*db_, "SELECT revoked_at FROM node_credentials WHERE node = ?1");
-  revoked.bind(1, node);
-  if (revoked.executeStep() && revoked.getColumn(0).getInt64() == 0)
+  SQLite::Statement known(*db_, "SELECT revoked_at FROM node_credentials WHERE node = ?1");
+  known.bind(1, node);
+  if (known.executeStep()) {
+    const bool revoked = known.getColumn(0).getInt64() > 0;
     throw EnrolmentRefused(
-        EnrolmentRefused::Why::Enrolled,
-        "node " + node +
-            " is enrolled already; to enrol it again (a re-installed node, a lost "
-            "credential) revoke it first: shepherd node revoke " +
+        revoked ? EnrolmentRefused::Why::Revoked : EnrolmentRefused::Why::Enrolled,
+        "node " + node + (revoked ? " is revoked" : " is enrolled already") +
+            "; to let it enrol again (a re-installed node, a lost credential) an operator runs: "
+            "shepherd node reenrol " +
             node);
+  }
   const std::string secret = random_secret_hex();
   SQLite::Statement put(*db_,
                         "INSERT INTO node_credentials (node, secret_hash, enrolled_at) "
-                        "VALUES (?1, ?2, ?3) ON CONFLICT (node) DO UPDATE SET "
-                        "secret_hash = excluded.secret_hash, enrolled_at = excluded.enrolled_at, "
-                        "revoked_at = 0");
+                        "VALUES (?1, ?2, ?3)");
   put.bind(1, node);
   put.bind(2, sha256_hex(secret));
   put.bind(3, static_cast<std::int64_t>(now));
@@ -85,6 +85,13 @@ bool SqliteCredentials::revoke(const std::string& node, TimeMs now) {
   SQLite::Statement known(*db_, "SELECT 1 FROM node_credentials WHERE node = ?1");
   known.bind(1, node);
   return known.executeStep();
+}
+
+bool SqliteCredentials::allow_enrolment(const std::string& node) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "DELETE FROM node_credentials WHERE node = ?1");
+  q.bind(1, node);
+  return q.exec() > 0;
 }
 
 }  // namespace shepherd

@@ -20,6 +20,7 @@ class SqliteCredentials : public CredentialStore {
   std::string enrol(const std::string& node, TimeMs now) override;
   Check verify(const std::string& node, const std::string& secret) override;
   bool revoke(const std::string& node, TimeMs now) override;
+  bool allow_enrolment(const std::string& node) override;
 
  private:
   std::mutex mu_;

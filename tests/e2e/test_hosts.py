@@ -198,8 +198,8 @@ class HostsTest(unittest.TestCase):
         self.assertRegex(log, r"agent node-2 from .* refused: revoked")
         self.assertRegex(log, r"agent node-9 from .* refused: not enrolled")
         self.assertRegex(log, r"agent node-1 from .* refused: wrong credential")
-        # A wrong bootstrap token (here the admin token) enrols nothing. The right one cannot take
-        # over a live node's name; a revoked node is let in again, with a new secret.
+        # A wrong bootstrap token (here the admin token) enrols nothing. The right one can neither
+        # take over a live node's name nor bring back a revoked one: only an operator's reenrol.
         bad = lab.api("POST", "/agent/v1/enrol", {"node": "node-7"}, token=True, expect_error=True)
         self.assertEqual(bad["status"], 401)
         with open(lab.bootstrap_token_file) as f:
@@ -207,7 +207,12 @@ class HostsTest(unittest.TestCase):
         taken = lab.api("POST", "/agent/v1/enrol", {"node": "node-1"}, token=bootstrap,
                         expect_error=True)
         self.assertEqual(taken["status"], 409)
-        self.assertIn("shepherd node revoke node-1", taken["error"]["message"])
+        self.assertIn("shepherd node reenrol node-1", taken["error"]["message"])
+        back = lab.api("POST", "/agent/v1/enrol", {"node": "node-2"}, token=bootstrap,
+                       expect_error=True)
+        self.assertEqual(back["status"], 403)
+        self.assertEqual(lab.api("POST", "/api/nodes/node-2/reenrol"),
+                         {"node": "node-2", "enrolment": "open"})
         again = lab.api("POST", "/agent/v1/enrol", {"node": "node-2"}, token=bootstrap)
         self.assertTrue(again["credential"].startswith("node-2:"))
         # The revoked node is not usable; node-1 still is.

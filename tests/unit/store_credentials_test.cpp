@@ -99,27 +99,48 @@ TEST_F(Credentials, ALiveNodeCannotBeEnrolledAgain) {
     credentials->enrol("node-1", 2000);
     ADD_FAILURE() << "a second enrolment of a live node was accepted";
   } catch (const EnrolmentRefused& e) {
-    EXPECT_NE(std::string(e.what()).find("shepherd node revoke node-1"), std::string::npos);
+    EXPECT_EQ(e.why, EnrolmentRefused::Why::Enrolled);
+    EXPECT_NE(std::string(e.what()).find("shepherd node reenrol node-1"), std::string::npos);
   }
   EXPECT_EQ(credentials->verify("node-1", secret), Check::Valid);  // untouched
   reopen();  // and not only until a server restart
   EXPECT_THROW(credentials->enrol("node-1", 3000), EnrolmentRefused);
 }
 
-// A node re-installed from scratch is let in again by an operator's revoke: it enrols with a new
-// secret, and the old one (revoked: whoever still holds it is no longer that node) stays refused.
-TEST_F(Credentials, ARevokedNodeEnrolsAgainWithANewSecret) {
+// Nor can it bring back a revoked node (one that may have kept a copy of the token).
+TEST_F(Credentials, ARevokedNodeCannotEnrolAgain) {
+  const std::string secret = credentials->enrol("node-1", 1000);
+  ASSERT_TRUE(credentials->revoke("node-1", 2000));
+  try {
+    credentials->enrol("node-1", 3000);
+    ADD_FAILURE() << "a revoked node enrolled again";
+  } catch (const EnrolmentRefused& e) {
+    EXPECT_EQ(e.why, EnrolmentRefused::Why::Revoked);
+  }
+  EXPECT_EQ(credentials->verify("node-1", secret), Check::Revoked);
+  reopen();
+  EXPECT_THROW(credentials->enrol("node-1", 4000), EnrolmentRefused);
+}
+
+// Only an operator lets a name enrol again (a node re-installed from scratch): its credential is
+// dropped at once, and the next enrolment gets a new secret; the old one never works again.
+TEST_F(Credentials, AnOperatorLetsANodeEnrolAgainWithANewSecret) {
+  EXPECT_FALSE(credentials->allow_enrolment("node-1"));  // never enrolled
   const std::string first = credentials->enrol("node-1", 1000);
-  ASSERT_TRUE(credentials->revoke("node-1", 1500));
+  ASSERT_TRUE(credentials->allow_enrolment("node-1"));
+  EXPECT_NE(credentials->verify("node-1", first), Check::Valid);  // stops working at once
   const std::string second = credentials->enrol("node-1", 2000);
   EXPECT_NE(first, second);
   EXPECT_EQ(credentials->verify("node-1", second), Check::Valid);
   EXPECT_EQ(credentials->verify("node-1", first), Check::Wrong);
+  ASSERT_TRUE(credentials->revoke("node-1", 2500));  // and a revoked one, the same way
+  ASSERT_TRUE(credentials->allow_enrolment("node-1"));
+  EXPECT_EQ(credentials->verify("node-1", credentials->enrol("node-1", 3000)), Check::Valid);
   // Still one row, with the new enrolment time.
   close();
   SQLite::Database db(path, SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM node_credentials").getInt(), 1);
-  EXPECT_EQ(db.execAndGet("SELECT enrolled_at FROM node_credentials").getInt64(), 2000);
+  EXPECT_EQ(db.execAndGet("SELECT enrolled_at FROM node_credentials").getInt64(), 3000);
 }
 
 TEST_F(Credentials, AnInvalidNodeNameIsRefused) {
