@@ -100,6 +100,7 @@ Agent::Agent(AgentOptions options)
           r.xid = x.xid;
           r.pci = x.pci;
           r.xid_action = std::string(health::to_string(x.action));
+          r.boot_id = identity_.boot_id;
           r.message = x.message;
           spdlog::warn("agent: Xid {} on {} ({})", x.xid, x.pci, r.xid_action);
           report(std::move(r));

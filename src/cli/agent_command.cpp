@@ -1,6 +1,7 @@
 // `shepherd agent enrol` (once per node) and `shepherd agent` (the daemon).
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -104,12 +105,17 @@ void add_agent_command(CLI::App& app, int& code) {
     o->backoff_base = ms(backoff->first);
     o->backoff_cap = ms(std::max(backoff->first, backoff->second));
     spdlog::set_level(spdlog::level::info);  // a daemon's log
+    // The server's old names for the agent's settings: said once, not silently passed to tasks.
+    for (const auto& [var, flag] : {std::pair{"SHEPHERD_DIAGNOSTIC_COMMAND", "--diag-command"},
+                                    std::pair{"DCGM_HEALTH_CHECK_TASK", "--diag-command"},
+                                    std::pair{"SHEPHERD_REBOOT_COMMAND", "--reboot-command"}})
+      if (std::getenv(var))
+        spdlog::warn("agent: {} is set but not read; the agent takes {}", var, flag);
     try {
       StopSignals signals;  // before the agent starts a thread; its spawns unblock them
       agent::Agent a(*o);
-      signals.on_stop([&a] { a.stop(); });
+      const auto stopping = signals.on_stop([&a] { a.stop(); });  // gone before `a`
       a.run();
-      signals.on_stop(nullptr);
     } catch (const std::exception& e) {
       std::cerr << "shepherd: " << e.what() << "\n";
       code = 1;

@@ -99,6 +99,7 @@ struct XidReported {
   std::string pci;     // the GPU's PCI address
   std::string action;  // the catalogue's resolution: RESTART_BM, RESET_GPU, RESTART_APP, ...
   std::string message;
+  std::string boot_id;  // the boot the line was logged in; "" if not known
 };
 
 using EventBody = std::variant<JobSubmitted, JobStopRequested, TaskStarted, TaskExited,

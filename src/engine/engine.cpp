@@ -330,6 +330,10 @@ class Rules {
     const Node* found = b_.node(e.node);
     if (!found) return b_.ignore("Xid from unknown node " + e.node);
     const Node& n = *found;
+    // A report kept on disk across a reboot: that GPU has been reset since, and diagnosed if the
+    // reboot was ours; it says nothing of the node now.
+    if (!e.boot_id.empty() && e.boot_id != n.boot_id)
+      return b_.ignore(e.node + ": Xid " + std::to_string(e.xid) + " from an earlier boot");
     const std::string what = "Xid " + std::to_string(e.xid) +
                              (e.pci.empty() ? "" : " on " + e.pci) + " (" + e.action + ")";
     const bool needs_node_cure = e.action == "RESTART_BM" || e.action == "RESET_GPU";
@@ -337,7 +341,10 @@ class Rules {
     if (needs_node_cure && n.status == NodeStatus::Available && n.job_id.empty())
       return rules::start_diagnostic(c_, e.node, what + " while idle: diagnosing");
     const Job* job = b_.job(n.job_id);
-    if (!needs_node_cure || !live(job) || n.status != NodeStatus::InProgress) {
+    // Running a task, or about to (ASSIGNED: the start is on its way): recover now, not on that
+    // GPU.
+    const bool in_use = n.status == NodeStatus::InProgress || n.status == NodeStatus::Assigned;
+    if (!needs_node_cure || !live(job) || !in_use) {
       b_.edit_node(e.node).reason = what + ": recorded";
       return b_.ignore(e.node + ": " + what + ": no recovery started");
     }

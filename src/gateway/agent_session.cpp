@@ -177,7 +177,7 @@ void AgentSession::on_report(const protocol::Report& r) {
       break;
     case ReportKind::Xid:
       spdlog::warn("gateway: {}: Xid {} on {} ({})", node_, r.xid, r.pci, r.xid_action);
-      body = XidReported{node_, r.xid, r.pci, r.xid_action, r.message};
+      body = XidReported{node_, r.xid, r.pci, r.xid_action, r.message, r.boot_id};
       break;
   }
   // The key is the agent's report id, scoped to its node: a report sent again after a reconnect

@@ -147,6 +147,7 @@ struct EncodeAgent {
       case ReportKind::Xid:
         j.update(
             {{"xid", r.xid}, {"pci", r.pci}, {"xid_action", r.xid_action}, {"message", r.message}});
+        if (!r.boot_id.empty()) j["boot_id"] = r.boot_id;
         break;
     }
     return j;
@@ -233,6 +234,7 @@ Report decode_report(const Fields& f) {
       r.xid = f.integer("xid");
       r.pci = f.text("pci", false);
       r.xid_action = f.text("xid_action");
+      r.boot_id = f.text("boot_id", false);
       r.message = f.text("message", false);
       break;
   }

@@ -61,6 +61,7 @@ struct Report {
   std::string pci;            // xid: the GPU's PCI address
   std::string xid_action;     // xid: the catalogue's resolution (RESTART_BM, ...)
   std::string message;        // xid: the kernel's line
+  std::string boot_id;        // xid: the boot it was logged in (a spooled one may be older)
 };
 
 struct Heartbeat {};

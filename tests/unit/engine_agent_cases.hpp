@@ -7,7 +7,8 @@
 namespace shepherd::testing {
 
 inline Decision xid(EngineHarness& h, const std::string& node, int code, const char* action) {
-  return h.send(XidReported{node, code, "0000:3b:00", action, "NVRM: Xid (PCI:0000:3b:00): ..."});
+  return h.send(
+      XidReported{node, code, "0000:3b:00", action, "NVRM: Xid (PCI:0000:3b:00): ...", "boot-a"});
 }
 
 // A reboot-class Xid (79: fallen off the bus) under a running task starts the job's recovery at
@@ -24,6 +25,18 @@ inline void xid_reboot_class_under_running_task_starts_recovery(EngineHarness& h
   EXPECT_EQ(h.actions.back().node, "node-2");
   // The same Xid again (a burst the agent split, or a repeated report) starts nothing more.
   xid(h, "node-2", 79, "RESTART_BM");
+  EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 1u);
+}
+
+// The same while its task is starting (the node ASSIGNED, the start sent, not yet running): the job
+// does not start on that GPU.
+inline void xid_reboot_class_under_starting_task_starts_recovery(EngineHarness& h) {
+  h.add_nodes(2);
+  h.submit("j", {"node-1", "node-2"});
+  ASSERT_EQ(h.node_status("node-1"), NodeStatus::Assigned);
+  xid(h, "node-1", 79, "RESTART_BM");
+  EXPECT_EQ(h.job_status("j"), JobStatus::PendingHealthcheck);
+  EXPECT_EQ(h.node_status("node-1"), NodeStatus::Pending);
   EXPECT_EQ(h.count(ActionKind::RunDiagnostic), 1u);
 }
 
@@ -50,6 +63,9 @@ inline void xid_reboot_class_on_idle_node_diagnoses_it(EngineHarness& h) {
   h.diag("node-1", Verdict::Pass);
   EXPECT_EQ(h.node_status("node-1"), NodeStatus::Available);
 
+  // One sent before the node's last reboot (kept in the agent's spool) is not about it now.
+  h.send(XidReported{"node-2", 79, "0000:3b:00", "RESTART_BM", "...", "an-earlier-boot"});
+  EXPECT_EQ(h.node_status("node-2"), NodeStatus::Available);
   xid(h, "node-2", 48, "RESET_GPU");  // double-bit ECC error
   EXPECT_EQ(h.node_status("node-2"), NodeStatus::Pending);
   h.diag("node-2", Verdict::Fail);

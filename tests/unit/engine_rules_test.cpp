@@ -66,6 +66,7 @@ const NamedCase kCases[] = {
     CASE(task_that_never_starts_times_out_and_is_recovered),
     CASE(start_payload_environment_overrides_definition),
     CASE(xid_reboot_class_under_running_task_starts_recovery),
+    CASE(xid_reboot_class_under_starting_task_starts_recovery),
     CASE(xid_application_class_is_recorded_only),
     CASE(xid_reboot_class_on_idle_node_diagnoses_it),
     CASE(task_interrupted_by_agent_restart_restarts_after_pass),
