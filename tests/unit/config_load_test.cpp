@@ -161,7 +161,7 @@ TEST_F(ConfigTest, YamlErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of("policy:\n  diag_level: 5\n"),
             f + ":2: policy.diag_level: must be in 1..4, got 5");
   EXPECT_EQ(error_of("policy:\n  app_exit_codes: [1,\n    x]\n"),
-            f + ":3: policy.app_exit_codes: expected an integer exit code, got 'x'");
+            f + ":3: policy.app_exit_codes[1]: expected an integer exit code, got 'x'");
   EXPECT_EQ(error_of("policy:\n  app_exit_codes: 1\n"),
             f + ":2: policy.app_exit_codes: expected a list of exit codes");
   EXPECT_EQ(error_of("cluster_name: [a, b]\n"),
