@@ -85,11 +85,16 @@ template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(HttpServer::Impl& server, Stream stream, std::string remote)
-      : server_(server), stream_(std::move(stream)), remote_(std::move(remote)) {
-    ++*server_.open;
+      : server_(server),
+        open_(server.open),
+        stream_(std::move(stream)),
+        remote_(std::move(remote)) {
+    ++*open_;
   }
+  // A session may be destroyed by the event loop's own teardown, after the server's members: its
+  // own share of the count keeps that alive.
   ~Session() {
-    if (!handed_over_) --*server_.open;
+    if (!handed_over_) --*open_;
   }
 
   void start() {
@@ -204,7 +209,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (it != server_.upgrades.end()) {
         lowest().expires_never();
         handed_over_ = true;  // the slot counts the connection from now on
-        net::ConnectionSlot slot(nullptr, [open = server_.open](void*) { --*open; });
+        net::ConnectionSlot slot(nullptr, [open = open_](void*) { --*open; });
         it->second->accept(std::move(stream_), parser_->release(), remote_, std::move(slot));
         return;
       }
@@ -264,6 +269,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   HttpServer::Impl& server_;
+  std::shared_ptr<std::atomic<std::size_t>> open_;
   Stream stream_;
   std::string remote_;
   beast::flat_buffer buffer_{16 << 10};

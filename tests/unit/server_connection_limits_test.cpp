@@ -139,6 +139,10 @@ double cpu_seconds() {
 }
 
 TEST(ConnectionLimits, OutOfFileDescriptorsTheServerPausesThenServes) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "the sanitizers' runtimes need descriptors of their own (UBSan's checks open a "
+                  "pipe), so they fail first; the release suite runs this test";
+#endif
   Router router;
   router.get("/hello", [](const HttpRequest&) { return HttpResponse::json(200, {{"ok", true}}); });
   HttpServer server(router);
