@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/enum_names.hpp"
+#include "common/json_depth.hpp"
 
 namespace shepherd::health {
 namespace {
@@ -346,26 +347,7 @@ class Reader {
 
 // Deeper nesting than any diagnostic output, refused before parsing (recursion on the way out).
 bool too_deep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
+  return json_nests_deeper_than(text, kMaxDepth);
 }
 
 std::string where(const GpuTestResult& r) {

@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "common/json_depth.hpp"
+
 namespace shepherd::protocol {
 namespace {
 
@@ -71,26 +73,7 @@ class Fields {
 constexpr int kMaxDepth = 64;
 
 bool too_deep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
+  return json_nests_deeper_than(text, kMaxDepth);
 }
 
 json parse(std::string_view text) {
