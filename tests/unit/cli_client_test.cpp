@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "dev/dev_server.hpp"
+#include "support/running_dev_server.hpp"
 
 namespace shepherd {
 namespace {
@@ -88,23 +88,6 @@ Result shepherd(const std::vector<std::string>& args,
 
 class CliClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    DevOptions o;
-    o.nodes = 4;
-    o.port = 0;
-    o.demo = false;
-    o.speed = 20;
-    server_ = std::make_unique<DevServer>(o, [](const std::string&) {});
-    thread_ = std::thread([this] { server_->run(); });
-    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
-    httplib::Client probe("127.0.0.1", server_->port());
-    for (int i = 0; i < 100 && !probe.Get("/healthz"); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  void TearDown() override {
-    server_->stop();
-    thread_.join();
-  }
   // `shepherd <args> --server <the dev server>`
   Result at(std::vector<std::string> args) {
     // Before a `--`, or it would be part of the job's command.
@@ -119,9 +102,8 @@ class CliClientTest : public ::testing::Test {
     return json::parse(r.out, nullptr, false);
   }
 
-  std::unique_ptr<DevServer> server_;
-  std::thread thread_;
-  std::string url_;
+  test::RunningDevServer server_;
+  std::string url_ = "http://127.0.0.1:" + std::to_string(server_.port());
 };
 
 TEST_F(CliClientTest, SubmittedJobIsListedAndShown) {

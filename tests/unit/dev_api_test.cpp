@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "dev/dev_server.hpp"
+#include "support/running_dev_server.hpp"
 
 namespace shepherd {
 namespace {
@@ -14,22 +14,6 @@ using nlohmann::json;
 
 class DevApiTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    DevOptions o;
-    o.nodes = 4;
-    o.port = 0;
-    o.demo = false;
-    o.speed = 20;
-    server_ = std::make_unique<DevServer>(o, [](const std::string&) {});
-    thread_ = std::thread([this] { server_->run(); });
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
-    for (int i = 0; i < 100 && !client_->Get("/healthz"); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  void TearDown() override {
-    server_->stop();
-    thread_.join();
-  }
   json post(const std::string& path, const std::string& body, int expected_status) {
     auto res = client_->Post(path, body, "application/json");
     EXPECT_TRUE(res);
@@ -43,9 +27,9 @@ class DevApiTest : public ::testing::Test {
     return res ? json::parse(res->body) : json{};
   }
 
-  std::unique_ptr<DevServer> server_;
-  std::thread thread_;
-  std::unique_ptr<httplib::Client> client_;
+  test::RunningDevServer server_;
+  std::unique_ptr<httplib::Client> client_ =
+      std::make_unique<httplib::Client>("127.0.0.1", server_.port());
 };
 
 TEST_F(DevApiTest, SubmitListStop) {
