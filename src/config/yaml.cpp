@@ -78,11 +78,7 @@ class Reader : private yaml_reader::Reader {
   // problem here, at the value's line.
   auto failing_at(const Value& value) const {
     return [this, value](const std::string& reason) {
-      try {
-        fail(value, reason);
-      } catch (const yaml_reader::YamlError& e) {
-        return ConfigError(e.what());
-      }
+      return ConfigError(yaml_reader::YamlError(file(), value.line, value.path, reason).what());
     };
   }
 
