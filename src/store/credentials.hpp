@@ -12,6 +12,10 @@ class EnrolmentRefused : public std::runtime_error {
  public:
   enum class Why { InvalidName, Enrolled, Revoked };
   EnrolmentRefused(Why why, const std::string& message) : std::runtime_error(message), why(why) {}
+  // The refusal of a name that holds a credential (revoked or in force).
+  static EnrolmentRefused known(const std::string& node, bool revoked);
+  // Throws InvalidName unless `node` is a valid node name.
+  static void check_name(const std::string& node);
   Why why;
 };
 
@@ -36,5 +40,8 @@ class CredentialStore {
 };
 
 std::string_view to_string(CredentialStore::Check c);
+
+// Whether `secret` hashes to `stored_hash` (hex SHA-256), compared in constant time.
+bool secret_matches(const std::string& stored_hash, const std::string& secret);
 
 }  // namespace shepherd

@@ -1,7 +1,6 @@
 #include "store/sqlite_credentials.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <openssl/crypto.h>
 
 #include <array>
 #include <stdexcept>
@@ -9,20 +8,6 @@
 #include "common/secrets.hpp"
 
 namespace shepherd {
-
-std::string_view to_string(CredentialStore::Check c) {
-  switch (c) {
-    case CredentialStore::Check::Valid:
-      return "valid";
-    case CredentialStore::Check::Unknown:
-      return "not enrolled";
-    case CredentialStore::Check::Wrong:
-      return "wrong credential";
-    case CredentialStore::Check::Revoked:
-      return "revoked";
-  }
-  return "unknown";
-}
 
 SqliteCredentials::SqliteCredentials(const std::string& path)
     : db_(std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE)) {
@@ -32,20 +17,12 @@ SqliteCredentials::SqliteCredentials(const std::string& path)
 SqliteCredentials::~SqliteCredentials() = default;
 
 std::string SqliteCredentials::enrol(const std::string& node, TimeMs now) {
-  if (!valid_id(node))
-    throw EnrolmentRefused(EnrolmentRefused::Why::InvalidName,
-                           "node name must be " + std::string(kIdRule));
+  EnrolmentRefused::check_name(node);
   std::lock_guard lock(mu_);
   SQLite::Statement known(*db_, "SELECT revoked_at FROM node_credentials WHERE node = ?1");
   known.bind(1, node);
   if (known.executeStep()) {
-    const bool revoked = known.getColumn(0).getInt64() > 0;
-    throw EnrolmentRefused(
-        revoked ? EnrolmentRefused::Why::Revoked : EnrolmentRefused::Why::Enrolled,
-        "node " + node + (revoked ? " is revoked" : " is enrolled already") +
-            "; to let it enrol again (a re-installed node, a lost credential) an operator runs: "
-            "shepherd node reenrol " +
-            node);
+    throw EnrolmentRefused::known(node, known.getColumn(0).getInt64() > 0);
   }
   const std::string secret = random_secret_hex();
   SQLite::Statement put(*db_,
@@ -65,13 +42,7 @@ CredentialStore::Check SqliteCredentials::verify(const std::string& node,
   q.bind(1, node);
   if (!q.executeStep()) return Check::Unknown;
   if (q.getColumn(1).getInt64() > 0) return Check::Revoked;
-  const std::string stored = q.getColumn(0).getString();
-  const std::string given = sha256_hex(secret);
-  // Constant time, like the admin token's check.
-  if (stored.size() != given.size() ||
-      CRYPTO_memcmp(stored.data(), given.data(), given.size()) != 0)
-    return Check::Wrong;
-  return Check::Valid;
+  return secret_matches(q.getColumn(0).getString(), secret) ? Check::Valid : Check::Wrong;
 }
 
 bool SqliteCredentials::revoke(const std::string& node, TimeMs now) {

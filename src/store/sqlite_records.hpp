@@ -9,16 +9,17 @@
 #include <string_view>
 #include <vector>
 
+#include "store/records.hpp"
 #include "store/store.hpp"
 
 namespace shepherd::sqlite {
 
-using Columns = std::vector<std::string>;
-
-// Column orders of the record tables, key first; the writers and readers follow them.
-const Columns& job_columns();
-const Columns& task_columns();
-const Columns& node_columns();
+using records::Columns;
+using records::job_columns;
+using records::json_list;
+using records::node_columns;
+using records::task_columns;
+using records::task_definition_json;
 
 // INSERT of every column; parameters ?1..?n in column order, the version ?n+1.
 std::string insert_sql(const std::string& table, const Columns& cols);
@@ -30,10 +31,6 @@ std::string update_sql(const std::string& table, const Columns& cols,
                        const Columns& immutable = {});
 // SELECT of every column, then version.
 std::string select_sql(const std::string& table, const Columns& cols);
-
-// Lists and the task definition are stored as JSON text.
-std::string json_list(const std::vector<std::string>& items);
-std::string task_definition_json(const TaskDefinition& d);
 
 // Read the current row of a select_sql() / the outbox and timeline queries.
 Job read_job(const SQLite::Statement& s);
