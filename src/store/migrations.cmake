@@ -52,4 +52,5 @@ function(shepherd_embed_migrations dialect header)
   target_sources(shepherd_store PRIVATE ${out})
 endfunction()
 
-shepherd_embed_migrations(sqlite store/sqlite_store.hpp)
+shepherd_embed_migrations(sqlite store/migration.hpp)
+shepherd_embed_migrations(mariadb store/migration.hpp)

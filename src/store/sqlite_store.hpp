@@ -9,22 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "store/migration.hpp"
 #include "store/sqlite_checkpointer.hpp"
 #include "store/sqlite_retention.hpp"
 #include "store/store.hpp"
 
 namespace shepherd {
-
-// One versioned schema change, embedded at build time from
-// src/store/migrations/<dialect>/NNNN_<name>.sql (see src/store/migrations.cmake).
-struct Migration {
-  int version = 0;
-  std::string_view name;  // the file name without ".sql", e.g. "0001_initial"
-  std::string_view sql;
-};
-
-// The SQLite migrations, by ascending version.
-std::span<const Migration> sqlite_migrations();
 
 struct SqliteOptions {
   // PRAGMA synchronous: "OFF", "NORMAL" or "FULL" (or "EXTRA"). FULL, the default, loses no

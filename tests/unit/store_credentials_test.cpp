@@ -1,6 +1,5 @@
-// The agents' credentials in the store's SQLite file: a secret per enrolled node, verified in
+// The agents' credentials in the store's database: a secret per enrolled node, verified in
 // constant time, kept only as a hash, revocable for good, and kept across a reopen.
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -8,47 +7,47 @@
 #include <vector>
 
 #include "common/secrets.hpp"
-#include "store/sqlite_credentials.hpp"
-#include "store/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_databases.hpp"
 
 namespace shepherd {
 namespace {
 
 using Check = CredentialStore::Check;
 
-// A store file as the server has it: SqliteStore migrates it, then the credentials open it on a
-// connection of their own (sqlite_credentials.hpp).
-class Credentials : public ::testing::Test {
+// The credentials on each store, as the server has them: the store migrates the database, then
+// the credentials open it on a connection of their own. Part of the conformance suite.
+class Credentials : public test::StoreConformance {
  protected:
-  Credentials() { reopen(); }
-
+  void SetUp() override {
+    StoreConformance::SetUp();
+    if (!IsSkipped()) credentials = db->credentials();
+  }
+  void TearDown() override {
+    credentials.reset();
+    StoreConformance::TearDown();
+  }
   void reopen() {
     credentials.reset();
     store.reset();
-    store = std::make_unique<SqliteStore>(path);
-    credentials = std::make_unique<SqliteCredentials>(path);
+    store = db->open();
+    credentials = db->credentials();
   }
-  // Both connections closed: the last one checkpoints the WAL into the main file.
-  void close() {
-    credentials.reset();
-    store.reset();
+  std::string credentials_table() const {
+    return GetParam() == "sqlite" ? "node_credentials" : "shepherd_node_credentials";
   }
 
-  test::TempDir dir{"shepherd-credentials"};
-  const std::string path = dir / "shepherd.db";
-  std::unique_ptr<SqliteStore> store;
-  std::unique_ptr<SqliteCredentials> credentials;
+  std::unique_ptr<CredentialStore> credentials;
 };
 
-TEST_F(Credentials, TheIssuedSecretVerifies) {
+TEST_P(Credentials, TheIssuedSecretVerifies) {
   const std::string secret = credentials->enrol("node-1", 1000);
   EXPECT_EQ(secret.size(), 64u);  // 32 random bytes in hex
   EXPECT_EQ(secret.find_first_not_of("0123456789abcdef"), std::string::npos) << secret;
   EXPECT_EQ(credentials->verify("node-1", secret), Check::Valid);
 }
 
-TEST_F(Credentials, EachEnrolmentGetsItsOwnSecret) {
+TEST_P(Credentials, EachEnrolmentGetsItsOwnSecret) {
   const std::string one = credentials->enrol("node-1", 1000);
   const std::string two = credentials->enrol("node-2", 1000);
   EXPECT_NE(one, two);
@@ -58,7 +57,7 @@ TEST_F(Credentials, EachEnrolmentGetsItsOwnSecret) {
   EXPECT_EQ(credentials->verify("node-2", two), Check::Valid);
 }
 
-TEST_F(Credentials, AWrongSecretIsRefused) {
+TEST_P(Credentials, AWrongSecretIsRefused) {
   const std::string secret = credentials->enrol("node-1", 1000);
   std::string changed = secret;
   changed.back() = changed.back() == '0' ? '1' : '0';
@@ -70,7 +69,7 @@ TEST_F(Credentials, AWrongSecretIsRefused) {
   EXPECT_EQ(credentials->verify("node-1", sha256_hex(secret)), Check::Wrong);
 }
 
-TEST_F(Credentials, AnUnknownNodeIsUnknown) {
+TEST_P(Credentials, AnUnknownNodeIsUnknown) {
   const std::string secret = credentials->enrol("node-1", 1000);
   EXPECT_EQ(credentials->verify("node-9", secret), Check::Unknown);
   EXPECT_EQ(credentials->verify("", secret), Check::Unknown);
@@ -79,7 +78,7 @@ TEST_F(Credentials, AnUnknownNodeIsUnknown) {
   EXPECT_EQ(credentials->verify("node-9", secret), Check::Unknown);  // and still not
 }
 
-TEST_F(Credentials, ARevokedNodeIsRefusedEvenWithItsSecret) {
+TEST_P(Credentials, ARevokedNodeIsRefusedEvenWithItsSecret) {
   const std::string secret = credentials->enrol("node-1", 1000);
   const std::string other = credentials->enrol("node-2", 1000);
   EXPECT_TRUE(credentials->revoke("node-1", 2000));
@@ -93,7 +92,7 @@ TEST_F(Credentials, ARevokedNodeIsRefusedEvenWithItsSecret) {
 
 // The bootstrap token enrols new names only: whoever holds it must not take over a live node (its
 // jobs, its identity) by enrolling its name again. The message says how to let it in again.
-TEST_F(Credentials, ALiveNodeCannotBeEnrolledAgain) {
+TEST_P(Credentials, ALiveNodeCannotBeEnrolledAgain) {
   const std::string secret = credentials->enrol("node-1", 1000);
   try {
     credentials->enrol("node-1", 2000);
@@ -108,7 +107,7 @@ TEST_F(Credentials, ALiveNodeCannotBeEnrolledAgain) {
 }
 
 // Nor can it bring back a revoked node (one that may have kept a copy of the token).
-TEST_F(Credentials, ARevokedNodeCannotEnrolAgain) {
+TEST_P(Credentials, ARevokedNodeCannotEnrolAgain) {
   const std::string secret = credentials->enrol("node-1", 1000);
   ASSERT_TRUE(credentials->revoke("node-1", 2000));
   try {
@@ -124,7 +123,7 @@ TEST_F(Credentials, ARevokedNodeCannotEnrolAgain) {
 
 // Only an operator lets a name enrol again (a node re-installed from scratch): its credential is
 // dropped at once, and the next enrolment gets a new secret; the old one never works again.
-TEST_F(Credentials, AnOperatorLetsANodeEnrolAgainWithANewSecret) {
+TEST_P(Credentials, AnOperatorLetsANodeEnrolAgainWithANewSecret) {
   EXPECT_FALSE(credentials->allow_enrolment("node-1"));  // never enrolled
   const std::string first = credentials->enrol("node-1", 1000);
   ASSERT_TRUE(credentials->allow_enrolment("node-1"));
@@ -137,13 +136,11 @@ TEST_F(Credentials, AnOperatorLetsANodeEnrolAgainWithANewSecret) {
   ASSERT_TRUE(credentials->allow_enrolment("node-1"));
   EXPECT_EQ(credentials->verify("node-1", credentials->enrol("node-1", 3000)), Check::Valid);
   // Still one row, with the new enrolment time.
-  close();
-  SQLite::Database db(path, SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM node_credentials").getInt(), 1);
-  EXPECT_EQ(db.execAndGet("SELECT enrolled_at FROM node_credentials").getInt64(), 3000);
+  EXPECT_EQ(db->column("SELECT enrolled_at FROM " + credentials_table()),
+            std::vector<std::string>{"3000"});
 }
 
-TEST_F(Credentials, AnInvalidNodeNameIsRefused) {
+TEST_P(Credentials, AnInvalidNodeNameIsRefused) {
   const std::vector<std::string> bad = {"",    "node 1", "../node",
                                         "a/b", "node:1", std::string(129, 'n')};
   for (const auto& name : bad)
@@ -151,22 +148,21 @@ TEST_F(Credentials, AnInvalidNodeNameIsRefused) {
   EXPECT_NO_THROW(credentials->enrol(std::string(128, 'n'), 1000));  // the rule's longest name
 }
 
-TEST_F(Credentials, OnlyAHashOfTheSecretIsStored) {
+TEST_P(Credentials, OnlyAHashOfTheSecretIsStored) {
   const std::string secret = credentials->enrol("node-1", 1000);
-  close();
-  {
-    SQLite::Database db(path, SQLite::OPEN_READONLY);
-    EXPECT_EQ(
-        db.execAndGet("SELECT secret_hash FROM node_credentials WHERE node = 'node-1'").getString(),
-        sha256_hex(secret));
-  }
+  EXPECT_EQ(db->column("SELECT secret_hash FROM " + credentials_table()),
+            std::vector<std::string>{sha256_hex(secret)});
+  auto* file = dynamic_cast<test::SqliteTestDatabase*>(db.get());
+  if (!file) return;
+  credentials.reset();  // both connections closed: the WAL is checkpointed into the file
+  store.reset();
   // Nowhere in the file's bytes either (the hash is: this reads where the row is).
-  const std::string bytes = test::read_file(path);
+  const std::string bytes = test::read_file(file->path());
   EXPECT_EQ(bytes.find(secret), std::string::npos);
   EXPECT_NE(bytes.find(sha256_hex(secret)), std::string::npos);
 }
 
-TEST_F(Credentials, EnrolmentsAndRevocationsSurviveAReopen) {
+TEST_P(Credentials, EnrolmentsAndRevocationsSurviveAReopen) {
   const std::string kept = credentials->enrol("node-1", 1000);
   const std::string revoked = credentials->enrol("node-2", 1000);
   ASSERT_TRUE(credentials->revoke("node-2", 2000));
@@ -183,6 +179,8 @@ TEST(CredentialCheck, NamesEachOutcome) {
   EXPECT_EQ(to_string(Check::Wrong), "wrong credential");
   EXPECT_EQ(to_string(Check::Revoked), "revoked");
 }
+
+SHEPHERD_STORE_CONFORMANCE(Credentials);
 
 }  // namespace
 }  // namespace shepherd

@@ -2,8 +2,8 @@
 // and recovery's health edits of one node never conflict; two edits of the same half still do.
 #include <gtest/gtest.h>
 
-#include "store/sqlite_store.hpp"
-#include "store_sqlite_fixtures.hpp"
+#include "store_fixtures.hpp"
+#include "support/test_databases.hpp"
 
 namespace shepherd {
 namespace {
@@ -20,21 +20,21 @@ Commit edit(const std::string& key, const Node& n, NodeParts parts) {
   return c;
 }
 
-class NodeHalves : public ::testing::Test {
+// Part of the conformance suite: on every store.
+class NodeHalves : public test::StoreConformance {
  protected:
   void SetUp() override {
-    SqliteStore(path_).commit({event("create", [] {
-      Decision d;
-      d.nodes = {full_node("node-1")};
-      return d;
-    }())});
+    StoreConformance::SetUp();
+    if (IsSkipped()) return;
+    Decision d;
+    d.nodes = {full_node("node-1")};
+    store->commit({event("create", d)});
   }
-  test::TempDir dir_;
-  std::string path_ = dir_.file("state.db");
 };
 
-TEST_F(NodeHalves, InventoryAndHealthWritersDoNotConflict) {
-  SqliteStore recovery(path_), delivery(path_);
+TEST_P(NodeHalves, InventoryAndHealthWritersDoNotConflict) {
+  auto recovery_connection = reopen(), delivery_connection = reopen();
+  Store &recovery = *recovery_connection, &delivery = *delivery_connection;
   const Node read_by_recovery = *loaded(recovery).node("node-1");
   Node read_by_delivery = *loaded(delivery).node("node-1");
   ASSERT_EQ(read_by_recovery.version, 1);
@@ -57,8 +57,9 @@ TEST_F(NodeHalves, InventoryAndHealthWritersDoNotConflict) {
   EXPECT_EQ(now.inventory_version, 2);
 }
 
-TEST_F(NodeHalves, TwoWritersOfOneHalfStillConflict) {
-  SqliteStore a(path_), b(path_);
+TEST_P(NodeHalves, TwoWritersOfOneHalfStillConflict) {
+  auto a_connection = reopen(), b_connection = reopen();
+  Store &a = *a_connection, &b = *b_connection;
   Node by_a = *loaded(a).node("node-1"), by_b = *loaded(b).node("node-1");
   by_a.reason = "a";
   a.commit({edit("a", by_a, {false, true})});
@@ -72,8 +73,8 @@ TEST_F(NodeHalves, TwoWritersOfOneHalfStillConflict) {
   EXPECT_EQ(loaded(a).node("node-1")->reason, "a");
 }
 
-TEST_F(NodeHalves, AnUnchangedHalfIsNotWritten) {
-  SqliteStore store(path_);
+TEST_P(NodeHalves, AnUnchangedHalfIsNotWritten) {
+  Store& store = *this->store;
   Node n = *loaded(store).node("node-1");
   n.ip = "10.9.9.9";  // changed, but the edit says only health changed: the ip is not written
   n.reason = "health only";
@@ -83,6 +84,8 @@ TEST_F(NodeHalves, AnUnchangedHalfIsNotWritten) {
   EXPECT_NE(now.ip, "10.9.9.9");
   EXPECT_EQ(now.inventory_version, 1);
 }
+
+SHEPHERD_STORE_CONFORMANCE(NodeHalves);
 
 }  // namespace
 }  // namespace shepherd

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "store/sqlite_store.hpp"
-#include "store_sqlite_fixtures.hpp"
+#include "store_fixtures.hpp"
 
 namespace shepherd {
 namespace {

@@ -1,5 +1,5 @@
 #pragma once
-// Records and helpers shared by the SQLite store tests.
+// Records and helpers shared by the store tests (both stores: tests/support/test_databases.hpp).
 #include <gtest/gtest.h>
 #include <unistd.h>
 

@@ -1,10 +1,12 @@
-#include "store_sqlite_fixtures.hpp"
+// The conformance suite: the outbox, event keys and the timeline, on every store.
+#include "store_fixtures.hpp"
+#include "support/test_databases.hpp"
 
 namespace shepherd::test {
 namespace {
 
-TEST(SqliteStore, DuplicatesAreOnlyCounted) {
-  SqliteStore store(":memory:");
+TEST_P(StoreConformance, DuplicatesAreOnlyCounted) {
+  Store& store = *this->store;
   EXPECT_FALSE(store.has_event("e1"));
   store.commit({event("e1", typical("job-1", 10))});
   EXPECT_TRUE(store.has_event("e1"));
@@ -22,8 +24,8 @@ TEST(SqliteStore, DuplicatesAreOnlyCounted) {
   EXPECT_EQ(loaded(store).job("job-2"), nullptr);
 }
 
-TEST(SqliteStore, OutboxPendingFailedDone) {
-  SqliteStore store(":memory:");
+TEST_P(StoreConformance, OutboxPendingFailedDone) {
+  Store& store = *this->store;
   Decision d;
   d.actions = {action("a1", 100), action("a2", 50), action("a3", 100)};
   d.actions[1].kind = ActionKind::Notify;
@@ -71,8 +73,8 @@ TEST(SqliteStore, OutboxPendingFailedDone) {
   EXPECT_EQ(ids(store.pending_actions(10'000, 10)), (V{"a3"}));
 }
 
-TEST(SqliteStore, RepeatedActionIdIsIgnored) {
-  SqliteStore store(":memory:");
+TEST_P(StoreConformance, RepeatedActionIdIsIgnored) {
+  Store& store = *this->store;
   Decision first;
   first.actions = {action("a1", 100)};
   store.commit({event("e1", first)});
@@ -87,8 +89,8 @@ TEST(SqliteStore, RepeatedActionIdIsIgnored) {
   EXPECT_TRUE(store.has_event("e2"));
 }
 
-TEST(SqliteStore, TimelineIsOrderedAndPages) {
-  SqliteStore store(":memory:");
+TEST_P(StoreConformance, TimelineIsOrderedAndPages) {
+  Store& store = *this->store;
   Decision d1, d2;
   d1.transitions = {transition("job-1", "", "IN_PROGRESS", 30),
                     transition("job-1", "IN_PROGRESS", "PENDING_HEALTHCHECK", 10)};
@@ -125,6 +127,8 @@ TEST(SqliteStore, TimelineIsOrderedAndPages) {
   for (std::size_t i = 0; i < paged.size(); ++i) EXPECT_EQ(paged[i], all[i].seq);
   EXPECT_TRUE(store.timeline(all.back().seq, 10).empty());
 }
+
+SHEPHERD_STORE_CONFORMANCE(StoreConformance);
 
 }  // namespace
 }  // namespace shepherd::test
