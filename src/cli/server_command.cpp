@@ -19,6 +19,10 @@ void add_server_command(CLI::App& app, int& code) {
       "server", "Run the controller for real nodes: HTTPS API and agent gateway on one TLS port");
   auto dir = std::make_shared<std::string>();
   cmd->add_option("--dir", *dir, "The server's directory (made by `shepherd server init`)");
+  auto store = std::make_shared<std::string>();
+  cmd->add_option("--store", *store,
+                  "The store instead of the config's: mariadb://USER@HOST[:PORT]/DATABASE (the "
+                  "password in SHEPHERD_STORE_PASSWORD or store.password_file), or a SQLite file");
 
   auto* init =
       cmd->add_subcommand("init", "Create a server directory: config, CA, certificate, tokens");
@@ -47,7 +51,7 @@ void add_server_command(CLI::App& app, int& code) {
     }
   });
 
-  cmd->callback([cmd, init, dir, &code] {
+  cmd->callback([cmd, init, dir, store, &code] {
     if (init->parsed()) return;
     if (dir->empty()) {
       std::cerr
@@ -61,7 +65,8 @@ void add_server_command(CLI::App& app, int& code) {
     try {
       ::umask(0077);        // the database holds jobs' environments and credentials' hashes
       StopSignals signals;  // before the server starts a thread
-      server::Server s(*dir, [](const std::string& line) { std::cout << line << std::endl; });
+      server::Server s(
+          *dir, [](const std::string& line) { std::cout << line << std::endl; }, *store);
       const auto stopping = signals.on_stop([&s] { s.stop(); });  // gone before `s`
       s.run();
     } catch (const ConfigError& e) {

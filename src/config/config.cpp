@@ -56,6 +56,10 @@ void apply_env(Config& c, const Env& env) {
   // The seeds' names first, so that SHEPHERD_* (applied after) wins when both are set.
   if (auto value = lookup(env, "ECS_CLUSTER_NAME"))
     apply_env_var(c, *find_field("cluster_name"), "ECS_CLUSTER_NAME", *value);
+  for (auto [var, path] : {std::pair{"JOB_TABLE_NAME", "store.tables.jobs"},
+                           std::pair{"TASK_TABLE_NAME", "store.tables.tasks"},
+                           std::pair{"NODE_TABLE_NAME", "store.tables.nodes"}})
+    if (auto value = lookup(env, var)) apply_env_var(c, *find_field(path), var, *value);
   for (const char* var :
        {"SHEPHERD_DIAGNOSTIC_COMMAND", "SHEPHERD_REBOOT_COMMAND", "DCGM_HEALTH_CHECK_TASK"})
     if (lookup(env, var))
@@ -97,6 +101,23 @@ void resolve_webhook(Config& c, const Env& env, const std::optional<SecretFileRe
   }
 }
 
+// The store's password: SHEPHERD_STORE_PASSWORD, or the private file SHEPHERD_STORE_PASSWORD_FILE
+// or store.password_file names (already in c.store_password_file, the environment applied).
+void resolve_store(Config& c, const Env& env) {
+  if (!c.store_url.empty() && !c.store_path.empty())
+    throw ConfigError("store.url and store.path are both set: store.path is the SQLite file, "
+                      "store.url the shared database; set only one");
+  const auto password = lookup(env, "SHEPHERD_STORE_PASSWORD");
+  if (password && !c.store_password_file.empty())
+    throw ConfigError("SHEPHERD_STORE_PASSWORD and a password file (" + c.store_password_file +
+                      ") are both set; set only one of them");
+  if (password) {
+    c.store_password = *password;
+  } else if (!c.store_password_file.empty()) {
+    c.store_password = trim(read_secret_file(c.store_password_file, "store.password_file"));
+  }
+}
+
 }  // namespace
 
 Config load_config(const std::string& yaml_path_or_empty, const Env& env) {
@@ -105,6 +126,7 @@ Config load_config(const std::string& yaml_path_or_empty, const Env& env) {
   if (!yaml_path_or_empty.empty()) webhook_file = apply_yaml(c, yaml_path_or_empty);
   apply_env(c, env);
   resolve_webhook(c, env, webhook_file);
+  resolve_store(c, env);
   return c;
 }
 
@@ -125,6 +147,12 @@ nlohmann::json redacted_json(const Config& c) {
       {"cluster_name", c.cluster_name},
       {"store",
        {{"path", c.store_path},
+        {"url", c.store_url},
+        {"password", c.store_password.empty() ? "(not set)" : "(set)"},
+        {"tables",
+         {{"jobs", c.store_table_jobs},
+          {"tasks", c.store_table_tasks},
+          {"nodes", c.store_table_nodes}}},
         {"retention",
          {{"events_max_age", c.events_max_age},
           {"events_max_rows", c.events_max_rows},

@@ -15,7 +15,16 @@ namespace shepherd {
 struct Config {
   std::string cluster_name = "shepherd";
   Policy policy;
-  std::string store_path;
+  std::string store_path;  // the SQLite file ("": the server directory's shepherd.db)
+  // The shared store: "mariadb://USER@HOST[:PORT]/DATABASE[?socket=PATH]" ("": SQLite). Its
+  // password comes from SHEPHERD_STORE_PASSWORD or a private file (store.password_file).
+  std::string store_url;
+  std::string store_password_file;
+  std::string store_password;  // SECRET: never logged or shown
+  // A shared database's table names (seed 001's JOB_TABLE_NAME, TASK_TABLE_NAME, NODE_TABLE_NAME).
+  std::string store_table_jobs = "training_jobs";
+  std::string store_table_tasks = "training_tasks";
+  std::string store_table_nodes = "nodes";
   std::string webhook_url;  // SECRET: only from the environment or a private file; never logged
   std::string listen = "127.0.0.1:8080";
   // How long the store keeps event keys (the idempotency record) and the timeline: by age, counted
@@ -34,7 +43,9 @@ class ConfigError : public std::runtime_error {
 };
 
 // Reads the YAML file (none if the path is empty), then applies `env`. Throws ConfigError.
-// YAML keys: cluster_name, store.path, listen, policy.{max_retries, diag_level, diag_timeout,
+// YAML keys: cluster_name, store.path, store.url, store.password_file,
+// store.tables.{jobs, tasks, nodes} (also from seed 001's JOB_TABLE_NAME, TASK_TABLE_NAME,
+// NODE_TABLE_NAME), listen, policy.{max_retries, diag_level, diag_timeout,
 // reboot_timeout, heartbeat_timeout, app_exit_codes}, notify.webhook_url_file,
 // store.retention.{events_max_age, events_max_rows, timeline_max_age, timeline_max_rows}. Each is
 // overridden by SHEPHERD_<KEY> (dots as underscores, upper case; lists comma-separated; empty

@@ -9,9 +9,16 @@
 namespace shepherd::config_detail {
 namespace {
 
-const std::array<Field, 15> kFields{{
+const std::array<Field, 21> kFields{{
     {"cluster_name", Type::String, &Config::cluster_name},
     {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
+    {"store.url", Type::String, &Config::store_url, nullptr, nullptr, 0, 0, true},
+    {"store.password_file", Type::String, &Config::store_password_file, nullptr, nullptr, 0, 0,
+     true},
+    // Checked when the store opens (letters, digits, '_'), with a message naming the setting.
+    {"store.tables.jobs", Type::String, &Config::store_table_jobs},
+    {"store.tables.tasks", Type::String, &Config::store_table_tasks},
+    {"store.tables.nodes", Type::String, &Config::store_table_nodes},
     {"listen", Type::String, &Config::listen},
     // Policy values are range-checked by the domain's one rule (policy_problem), not here.
     {"policy.max_retries", Type::Int, nullptr, &Policy::max_retries, nullptr, INT_MIN, INT_MAX},

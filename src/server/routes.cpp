@@ -6,8 +6,8 @@
 #include "domain/snapshot.hpp"
 #include "gateway/agent_gateway.hpp"
 #include "server/server.hpp"
-#include "store/sqlite_credentials.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/credentials.hpp"
+#include "store/store.hpp"
 
 namespace shepherd::server {
 namespace {

@@ -12,8 +12,7 @@
 #include "notify/background_notifier.hpp"
 #include "notify/sinks.hpp"
 #include "notify/webhook.hpp"
-#include "store/sqlite_credentials.hpp"
-#include "store/sqlite_store.hpp"
+#include "server/stores.hpp"
 
 namespace shepherd::server {
 namespace {
@@ -50,27 +49,18 @@ std::shared_ptr<boost::asio::ssl::context> tls_context(const Layout& at) {
 
 }  // namespace
 
-Server::Server(const std::string& dir, std::function<void(const std::string&)> print)
+Server::Server(const std::string& dir, std::function<void(const std::string&)> print,
+               const std::string& store)
     : layout_{dir}, print_(std::move(print)), clock_(std::make_unique<SystemClock>()) {
-  const Config config = load_config(layout_.config(), process_environment());
+  Config config = load_config(layout_.config(), process_environment());
+  override_store(config, store);
   listen_ = config.listen;
   const auto [host, port] = split_listen(config.listen);
-  const std::string db = config.store_path.empty() ? layout_.database() : config.store_path;
-
-  SqliteOptions writes;
-  writes.retention.events_max_age = config.events_max_age;
-  writes.retention.events_max_rows = config.events_max_rows;
-  writes.retention.timeline_max_age = config.timeline_max_age;
-  writes.retention.timeline_max_rows = config.timeline_max_rows;
-  store_ = std::make_unique<SqliteStore>(db, writes);  // migrates the file first
-  SqliteOptions reads;
-  reads.retention.interval_ms = 0;  // the writer's store prunes
-  reads.checkpoint_in_background = false;
-  reader_ = std::make_unique<SqliteStore>(db, reads);
-  credentials_ = std::make_unique<SqliteCredentials>(db);
-  // A database made before the server's umask (or by hand) is made private too: it holds jobs'
-  // environments and the credentials' hashes.
-  for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((db + suffix).c_str(), 0600);
+  Stores stores = open_stores(config, layout_.database());
+  store_ = std::move(stores.writer);
+  reader_ = std::move(stores.reader);
+  credentials_ = std::move(stores.credentials);
+  store_description_ = stores.description;
 
   fanout_ = std::make_shared<FanoutNotifier>(
       std::vector<std::shared_ptr<NotificationSink>>{std::make_shared<LogSink>()});
@@ -110,7 +100,8 @@ Server::~Server() {
 void Server::run() {
   controller_->start();
   api_->start();
-  print_("shepherd server: " + layout_.dir + ", listening on https://" +
+  print_("shepherd server: " + layout_.dir + ", store " + store_description_ +
+         ", listening on https://" +
          listen_.substr(0, listen_.rfind(':')) + ":" + std::to_string(port_) +
          " (API and agents; admin token " + layout_.admin_token() + ")");
   struct StopHttp {

@@ -7,8 +7,8 @@
 #include "server/layout.hpp"
 
 namespace shepherd {
-class SqliteStore;
-class SqliteCredentials;
+class Store;
+class CredentialStore;
 class Controller;
 class HttpApi;
 class FanoutNotifier;
@@ -20,12 +20,14 @@ class AgentGateway;
 
 namespace server {
 
-// `shepherd server --dir DIR`: the controller's loop, engine and SQLite store on DIR's data, the
+// `shepherd server --dir DIR`: the controller's loop, engine and store (SQLite in DIR, or MariaDB), the
 // HTTPS API with the admin token, and the agents' gateway, all on one TLS port. Restarted on the
 // same DIR after any crash, it carries on every recovery in flight (the store's outbox).
 class Server {
  public:
-  Server(const std::string& dir, std::function<void(const std::string&)> print);
+  // `store`: a mariadb:// URL or a SQLite file instead of the config's store ("": the config's).
+  Server(const std::string& dir, std::function<void(const std::string&)> print,
+         const std::string& store = "");
   ~Server();
 
   int port() const { return port_; }
@@ -39,8 +41,9 @@ class Server {
   Layout layout_;
   std::function<void(const std::string&)> print_;
   std::unique_ptr<SystemClock> clock_;
-  std::unique_ptr<SqliteStore> store_, reader_;
-  std::unique_ptr<SqliteCredentials> credentials_;
+  std::unique_ptr<Store> store_, reader_;
+  std::unique_ptr<CredentialStore> credentials_;
+  std::string store_description_;
   std::shared_ptr<FanoutNotifier> fanout_;
   std::unique_ptr<Notifier> notifier_;
   std::shared_ptr<gateway::AgentGateway> gateway_;

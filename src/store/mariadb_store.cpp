@@ -129,9 +129,9 @@ constexpr const char* kActionColumns =
 
 struct MariadbStore::Sql {
   explicit Sql(const MariadbTables& t)
-      : jobs(mariadb::quoted_identifier(t.jobs, "JOB_TABLE_NAME")),
-        tasks(mariadb::quoted_identifier(t.tasks, "TASK_TABLE_NAME")),
-        nodes(mariadb::quoted_identifier(t.nodes, "NODE_TABLE_NAME")),
+      : jobs(mariadb::quoted_identifier(t.jobs, "store.tables.jobs (JOB_TABLE_NAME)")),
+        tasks(mariadb::quoted_identifier(t.tasks, "store.tables.tasks (TASK_TABLE_NAME)")),
+        nodes(mariadb::quoted_identifier(t.nodes, "store.tables.nodes (NODE_TABLE_NAME)")),
         insert_job(insert_sql(jobs, records::job_columns())),
         update_job(update_sql(jobs, records::job_columns(), {})),
         insert_task(insert_sql(tasks, records::task_columns())),
@@ -216,9 +216,9 @@ auto MariadbStore::writing(std::string_view what, F&& f) {
 std::vector<std::string> mariadb_statements(const Migration& m, const MariadbTables& tables) {
   std::string sql(m.sql);
   const std::pair<std::string, std::string> names[] = {
-      {"{jobs}", mariadb::quoted_identifier(tables.jobs, "JOB_TABLE_NAME")},
-      {"{tasks}", mariadb::quoted_identifier(tables.tasks, "TASK_TABLE_NAME")},
-      {"{nodes}", mariadb::quoted_identifier(tables.nodes, "NODE_TABLE_NAME")}};
+      {"{jobs}", mariadb::quoted_identifier(tables.jobs, "store.tables.jobs (JOB_TABLE_NAME)")},
+      {"{tasks}", mariadb::quoted_identifier(tables.tasks, "store.tables.tasks (TASK_TABLE_NAME)")},
+      {"{nodes}", mariadb::quoted_identifier(tables.nodes, "store.tables.nodes (NODE_TABLE_NAME)")}};
   for (const auto& [placeholder, name] : names)
     for (auto at = sql.find(placeholder); at != std::string::npos; at = sql.find(placeholder, at))
       sql.replace(at, placeholder.size(), name);

@@ -249,6 +249,43 @@ TEST_F(ConfigTest, WebhookUrlFromEnvOrPrivateFile) {
       std::string::npos);
 }
 
+// The shared store: its URL, its password (environment or a private file, never shown), and the
+// table names, also by seed 001's variables.
+TEST_F(ConfigTest, SharedStoreSettings) {
+  const std::string yaml = write("store.yaml",
+                                 "store:\n  url: mariadb://shepherd@db1/devops_platform\n"
+                                 "  tables:\n    jobs: my_ecs_job\n");
+  Config c = load_config(yaml, {{"SHEPHERD_STORE_PASSWORD", "pa55word"},
+                                {"TASK_TABLE_NAME", "my_ecs_task"},
+                                {"NODE_TABLE_NAME", "my_ecs_node"}});
+  EXPECT_EQ(c.store_url, "mariadb://shepherd@db1/devops_platform");
+  EXPECT_EQ(c.store_password, "pa55word");
+  EXPECT_EQ(c.store_table_jobs, "my_ecs_job");
+  EXPECT_EQ(c.store_table_tasks, "my_ecs_task");
+  EXPECT_EQ(c.store_table_nodes, "my_ecs_node");
+  const nlohmann::json shown = redacted_json(c);
+  EXPECT_EQ(shown["store"]["password"], "(set)");
+  EXPECT_EQ(shown.dump().find("pa55word"), std::string::npos);
+  EXPECT_EQ(shown["store"]["tables"]["jobs"], "my_ecs_job");
+
+  const Config defaults = load_config("", {});
+  EXPECT_EQ(defaults.store_table_jobs, "training_jobs");
+  EXPECT_EQ(defaults.store_table_nodes, "nodes");
+
+  const std::string secret = write("db-password", "pa55word\n", 0600);
+  EXPECT_EQ(load_config("", {{"SHEPHERD_STORE_PASSWORD_FILE", secret}}).store_password,
+            "pa55word");
+  const std::string open_file = write("open-password", "pa55word\n", 0644);
+  std::string message = error_of("", {{"SHEPHERD_STORE_PASSWORD_FILE", open_file}});
+  EXPECT_NE(message.find("store.password_file"), std::string::npos) << message;
+  EXPECT_EQ(message.find("pa55word"), std::string::npos) << message;
+  EXPECT_NE(error_of("", {{"SHEPHERD_STORE_PASSWORD", "x"}, {"SHEPHERD_STORE_PASSWORD_FILE", secret}})
+                .find("both set"),
+            std::string::npos);
+  EXPECT_NE(error_of("store:\n  path: /var/lib/x.db\n  url: mariadb://u@h/d\n").find("both set"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, RedactedJsonHidesOnlyTheWebhookUrl) {
   Config c = load_config("", {{"SHEPHERD_WEBHOOK_URL", kSecretUrl}});
   nlohmann::json j = redacted_json(c);
