@@ -1,5 +1,5 @@
 // Events per second applied durably: Runtime + SqliteStore on a file database (WAL) in a temporary
-// directory, N events per transaction (Runtime::enqueue + flush), each followed by the dispatch of
+// directory, and with --mariadb URL the same stream through MariadbStore on that server, N events per transaction (Runtime::enqueue + flush), each followed by the dispatch of
 // the new outbox actions to a no-op ClusterDriver and Notifier. See bench/README.md.
 //
 // The events are a realistic stream for a 10,000-node fleet, generated once before any timing by
@@ -11,6 +11,7 @@
 //
 //   build-bench/bench/store_bench [--seconds S] [--events N] [--nodes N] [--dir DIR]
 //                                 [--batches 1,100,1000] [--sync NORMAL,FULL,none] [--keep]
+//                                 [--mariadb mariadb://USER@HOST:PORT/DB]  (password: see README)
 #include <spdlog/spdlog.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "runtime/runtime.hpp"
+#include "store/mariadb_store.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace {
@@ -49,7 +52,34 @@ struct Options {
   bool keep = false;  // keep the databases (to inspect them)
   std::vector<std::size_t> batches = {1, 100, 1000};
   std::vector<std::string> syncs = {"NORMAL", "FULL", "none"};  // none: NullStore, no SQLite
+  // A MariaDB server: each batch size also runs on MariadbStore ("mariadb" in --sync), in a fresh
+  // database <DB>_b<batch> that is dropped afterwards.
+  std::string mariadb_url;
 };
+
+// The server's endpoint with its password: SHEPHERD_STORE_PASSWORD, else the first line of the
+// file SHEPHERD_TEST_MYSQL_PASSWORD_FILE names (what scripts/test's private server writes).
+shepherd::mariadb::Endpoint bench_mariadb(const std::string& url, const std::string& database) {
+  auto e = shepherd::mariadb::parse_url(url);
+  if (const char* pw = std::getenv("SHEPHERD_STORE_PASSWORD"); pw && *pw) {
+    e.password = pw;
+  } else if (const char* file = std::getenv("SHEPHERD_TEST_MYSQL_PASSWORD_FILE"); file && *file) {
+    std::ifstream in(file);
+    std::getline(in, e.password);
+  }
+  if (!database.empty()) {
+    auto server = e;
+    server.database.clear();  // the URL's database need not exist
+    shepherd::mariadb::Connection admin(server);
+    auto flush = admin.query_with("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit");
+    if (flush.empty() || flush[0][0].value_or("") != "1")
+      throw std::runtime_error(url + ": innodb_flush_log_at_trx_commit is not 1: not durable");
+    admin.exec("DROP DATABASE IF EXISTS " + database);
+    admin.exec("CREATE DATABASE " + database);
+    e.database = database;
+  }
+  return e;
+}
 
 Policy bench_policy() {
   Policy p;
@@ -311,9 +341,15 @@ void drain(Runtime& rt, TimeMs now) {
 }
 
 Result replay(const std::vector<Event>& stream, std::size_t warmup, const std::string& path,
-              const std::string& sync, std::size_t batch, double seconds) {
+              const std::string& sync, std::size_t batch, double seconds,
+              const std::string& mariadb_url) {
   std::unique_ptr<Store> owned;
-  if (sync == "none") {
+  if (sync == "mariadb") {
+    shepherd::MariadbOptions mo;
+    mo.endpoint = bench_mariadb(mariadb_url, shepherd::mariadb::parse_url(mariadb_url).database +
+                                                 "_b" + std::to_string(batch));
+    owned = std::make_unique<shepherd::MariadbStore>(mo);
+  } else if (sync == "none") {
     owned = std::make_unique<NullStore>();
   } else {
     SqliteOptions so;
@@ -395,12 +431,18 @@ Options parse(int argc, char** argv) {
       o.keep = true;
     } else if (arg == "--sync") {
       o.syncs = split(value());
+    } else if (arg == "--mariadb") {
+      o.mariadb_url = value();
     } else {
       throw std::runtime_error(
           "usage: store_bench [--seconds S] [--events N] [--nodes N] [--dir DIR] "
-          "[--batches 1,100,1000] [--sync NORMAL,FULL,none] [--keep]");
+          "[--batches 1,100,1000] [--sync NORMAL,FULL,none,mariadb] [--keep] [--mariadb URL]");
     }
   }
+  const bool wants_mariadb = std::count(o.syncs.begin(), o.syncs.end(), "mariadb") > 0;
+  if (!o.mariadb_url.empty() && !wants_mariadb) o.syncs.push_back("mariadb");
+  if (wants_mariadb && o.mariadb_url.empty())
+    throw std::runtime_error("--sync mariadb needs --mariadb URL");
   return o;
 }
 
@@ -450,12 +492,14 @@ int main(int argc, char** argv) try {
       opt.seconds);
   std::printf("%-7s %6s %8s %8s %8s %8s %11s %11s %11s %8s\n", "sync", "batch", "events",
               "trans/ev", "acts/ev", "dups", "commit ev/s", "+dispatch", "ms/batch", "db MiB");
+  std::map<std::pair<std::string, std::size_t>, double> rates;  // (sync, batch) -> +dispatch ev/s
   for (const auto& sync : opt.syncs) {
     for (std::size_t batch : opt.batches) {
       const std::string path = (dir / ("bench-" + sync + "-" + std::to_string(batch) + ".db"));
       ::sync();  // the last configuration's writes reach the disk now, not during this one's timing
-      Result r = replay(stream, warmup, path, sync, batch, opt.seconds);
+      Result r = replay(stream, warmup, path, sync, batch, opt.seconds, opt.mariadb_url);
       const double ev = static_cast<double>(r.events);
+      rates[{sync, batch}] = ev / (r.commit_s + r.dispatch_s);
       std::printf("%-7s %6zu %8zu %8.2f %8.2f %8zu %11.0f %11.0f %11.2f %8.1f\n", sync.c_str(),
                   batch, r.events, static_cast<double>(r.transitions) / ev,
                   static_cast<double>(r.actions) / ev, r.duplicates, ev / r.commit_s,
@@ -465,11 +509,25 @@ int main(int argc, char** argv) try {
       std::fflush(stdout);
       if (!opt.keep)
         for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix);
+      if (sync == "mariadb" && !opt.keep) {
+        auto e = bench_mariadb(opt.mariadb_url, "");
+        const std::string database = e.database + "_b" + std::to_string(batch);
+        e.database.clear();
+        shepherd::mariadb::Connection(e).exec("DROP DATABASE IF EXISTS " + database);
+      }
     }
+  }
+  if (rates.count({"mariadb", opt.batches.front()}) && rates.count({"FULL", opt.batches.front()})) {
+    std::printf("\nMariaDB / SQLite FULL, +dispatch ev/s (same stream, both durable):\n");
+    for (std::size_t batch : opt.batches)
+      std::printf("  batch %5zu: %8.0f / %8.0f = %.2f\n", batch, rates[{"mariadb", batch}],
+                  rates[{"FULL", batch}], rates[{"mariadb", batch}] / rates[{"FULL", batch}]);
   }
   std::printf(
       "\ncommit ev/s: events / time in Runtime::flush() (decide + one SQLite transaction);\n"
       "+dispatch: events / (flush + dispatch of the new outbox actions to a no-op driver)\n"
+      "sync mariadb: MariadbStore on the --mariadb server (innodb_flush_log_at_trx_commit=1;\n"
+      "db MiB not measured)\n"
       "sync none: the same Runtime over an in-memory store that writes nothing (no SQLite), for\n"
       "comparison: what the engine and runtime cost without the database\n");
   if (remove_dir && !opt.keep) fs::remove_all(dir);

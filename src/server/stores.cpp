@@ -51,7 +51,9 @@ Stores open_mariadb(const Config& config) {
   options.endpoint.password = config.store_password;
   options.tables = {config.store_table_jobs, config.store_table_tasks, config.store_table_nodes};
   Stores s;
-  s.writer = std::make_unique<MariadbStore>(options);  // migrates the database first
+  MariadbOptions writer = options;
+  writer.writer_lock = true;  // a second controller on the database is refused
+  s.writer = std::make_unique<MariadbStore>(writer);  // migrates the database first
   s.reader = std::make_unique<MariadbStore>(options);
   s.credentials = std::make_unique<MariadbCredentials>(options.endpoint);
   s.description = options.endpoint.describe();

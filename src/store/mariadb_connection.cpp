@@ -175,7 +175,8 @@ std::string quoted_identifier(std::string_view name, std::string_view what) {
   return "`" + std::string(name) + "`";
 }
 
-Connection::Connection(Endpoint endpoint) : endpoint_(std::move(endpoint)) {
+Connection::Connection(Endpoint endpoint, std::function<void(Connection&)> on_connect)
+    : endpoint_(std::move(endpoint)), on_connect_(std::move(on_connect)) {
   connect();
 }
 
@@ -212,6 +213,13 @@ void Connection::connect() {
   exec(
       "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,"
       "ERROR_FOR_DIVISION_BY_ZERO', time_zone = '+00:00'");
+  if (!on_connect_) return;
+  try {
+    on_connect_(*this);
+  } catch (...) {
+    close();  // never left connected without what on_connect holds (the writer lock)
+    throw;
+  }
 }
 
 void Connection::reconnect() {

@@ -2,6 +2,7 @@
 // Internal to the MariaDB store: one client connection (MariaDB Connector/C) with prepared
 // statements, typed parameters and rows of text, and the errors mapped onto the Store's.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,7 +98,9 @@ class RowReader {
 
 class Connection {
  public:
-  explicit Connection(Endpoint endpoint);
+  // on_connect runs on each new connection, the first and every one made again (a session lock
+  // to take again, say); what it throws fails the connect.
+  explicit Connection(Endpoint endpoint, std::function<void(Connection&)> on_connect = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -134,6 +137,7 @@ class Connection {
   [[noreturn]] void fail(st_mysql_stmt* stmt, std::string_view what);
 
   Endpoint endpoint_;
+  std::function<void(Connection&)> on_connect_;
   st_mysql* db_ = nullptr;
   std::unordered_map<std::string, st_mysql_stmt*> statements_;
   std::uint64_t reconnects_ = 0;

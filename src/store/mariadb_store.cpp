@@ -161,7 +161,8 @@ struct MariadbStore::Sql {
 
 MariadbStore::MariadbStore(MariadbOptions options)
     : options_(std::move(options)), sql_(std::make_unique<Sql>(options_.tables)) {
-  db_ = std::make_unique<Connection>(options_.endpoint);
+  db_ = options_.writer_lock ? std::make_unique<Connection>(options_.endpoint, take_writer_lock)
+                             : std::make_unique<Connection>(options_.endpoint);
   migrate(options_.migrations.empty() ? mariadb_migrations() : options_.migrations);
   auto flush = db_->query_with("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit");
   if (!flush.empty() && flush[0][0] && *flush[0][0] != "1")
@@ -172,6 +173,16 @@ MariadbStore::MariadbStore(MariadbOptions options)
 }
 
 MariadbStore::~MariadbStore() = default;
+
+void MariadbStore::take_writer_lock(Connection& db) {
+  auto got = db.query_with("SELECT GET_LOCK(CONCAT('shepherd_writer.', DATABASE()), 0)");
+  if (!got.empty() && got[0][0].value_or("") == "1") return;
+  auto holder = db.query_with("SELECT IS_USED_LOCK(CONCAT('shepherd_writer.', DATABASE()))");
+  throw StoreError("mariadb " + db.endpoint().describe() +
+                   ": another controller writes to this database (its connection " +
+                   (holder.empty() ? std::string("?") : holder[0][0].value_or("?")) +
+                   " holds the writer lock); one controller per database for now: stop it first");
+}
 
 // A read: tried once more on a new connection when the connection was lost.
 template <typename F>

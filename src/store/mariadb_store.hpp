@@ -26,6 +26,12 @@ struct MariadbOptions {
   MariadbTables tables;
   // The schema changes to apply (tests give others); empty: this build's (mariadb_migrations()).
   std::span<const Migration> migrations;
+  // The controller's writer: holds the database's writer lock (a MariaDB named lock, bound to this
+  // store's connection) from opening on, and takes it again on each new connection. Opening fails
+  // while another writer holds it; a writer whose connection was lost and whose lock another took
+  // meanwhile can write nothing more (each write goes through that connection). One writer per
+  // database until leader election exists.
+  bool writer_lock = false;
 };
 
 // The shared Store: a MariaDB (or MySQL) database on InnoDB, for several controllers. The same
@@ -69,6 +75,7 @@ class MariadbStore final : public Store {
   template <typename F>
   auto writing(std::string_view what, F&& f);
   void migrate(std::span<const Migration> migrations);
+  static void take_writer_lock(mariadb::Connection& db);
   void write_batch(const std::vector<Commit>& batch, const std::vector<std::string>& delivered);
   void write(const Job& job, std::int64_t read_version, std::int64_t changes);
   void write(const Task& task, std::int64_t read_version, std::int64_t changes);
