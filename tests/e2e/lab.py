@@ -119,9 +119,33 @@ class Lab:
         self.webhook_file = os.path.join(self.server_dir, "webhook.url")
         self.write_config()
 
+    @staticmethod
+    def mariadb_wanted():
+        """SHEPHERD_E2E_STORE=mariadb: the server keeps its state in MariaDB (scripts/test's private
+        server, reached through its Unix socket, which every namespace shares)."""
+        return os.environ.get("SHEPHERD_E2E_STORE") == "mariadb"
+
+    def _mariadb_store(self):
+        """A database of this lab's own on the test server; the store lines of the config."""
+        sock = os.environ.get("SHEPHERD_TEST_MYSQL_SOCKET")
+        password_file = os.environ.get("SHEPHERD_TEST_MYSQL_PASSWORD_FILE")
+        if not sock or not password_file:
+            raise RuntimeError("SHEPHERD_E2E_STORE=mariadb needs SHEPHERD_TEST_MYSQL_SOCKET and "
+                               "SHEPHERD_TEST_MYSQL_PASSWORD_FILE (scripts/test sets them)")
+        self.mariadb_database = f"shepherd_e2e_{self.tag}"
+        self.mariadb_socket = sock
+        run("mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-e",
+            f"CREATE DATABASE {self.mariadb_database}")
+        url = f"mariadb://shepherd_test@localhost/{self.mariadb_database}?socket={sock}"
+        return [f'  url: "{url}"', f'  password_file: "{password_file}"']
+
     def write_config(self, webhook_url=None):
-        lines = ["cluster_name: lab", f'listen: "0.0.0.0:{PORT}"', "store:",
-                 f'  path: "{self.server_dir}/data/shepherd.db"', "policy:"]
+        if self.mariadb_wanted():
+            if not hasattr(self, "store_lines"):
+                self.store_lines = self._mariadb_store()
+        else:
+            self.store_lines = [f'  path: "{self.server_dir}/data/shepherd.db"']
+        lines = ["cluster_name: lab", f'listen: "0.0.0.0:{PORT}"', "store:"] + self.store_lines + ["policy:"]
         lines += [f"  {k}: {v}" for k, v in self.policy.items()]
         if webhook_url:
             with open(self.webhook_file, "w") as f:
@@ -198,6 +222,9 @@ class Lab:
                     pass
         for ns in self.namespaces:
             run("ip", "netns", "del", ns, check=False)
+        if getattr(self, "mariadb_database", None):  # after the server is gone
+            run("mariadb", "--no-defaults", f"--socket={self.mariadb_socket}", "-uroot", "-e",
+                f"DROP DATABASE IF EXISTS {self.mariadb_database}", check=False)
         if os.environ.get("SHEPHERD_KEEP_LAB"):
             print("lab kept in", self.dir)
         else:

@@ -260,4 +260,10 @@ if __name__ == "__main__":
     if why:
         print("SKIPPED: multi-host tests need network namespaces: " + why)
         sys.exit(77)
+    if Lab.mariadb_wanted() and not os.environ.get("SHEPHERD_TEST_MYSQL_SOCKET"):
+        if os.environ.get("CI"):
+            print("FAILED: CI must run the MariaDB tests, and SHEPHERD_TEST_MYSQL_SOCKET is unset")
+            sys.exit(1)
+        print("SKIPPED: SHEPHERD_TEST_MYSQL_SOCKET is not set: no MariaDB (scripts/test starts one)")
+        sys.exit(77)
     unittest.main()
