@@ -21,13 +21,19 @@ void override_store(Config& config, const std::string& store) {
 
 namespace {
 
+RetentionPolicy retention(const Config& config) {
+  RetentionPolicy r;
+  r.events_max_age = config.events_max_age;
+  r.events_max_rows = config.events_max_rows;
+  r.timeline_max_age = config.timeline_max_age;
+  r.timeline_max_rows = config.timeline_max_rows;
+  return r;
+}
+
 Stores open_sqlite(const Config& config, const std::string& db) {
   Stores s;
   SqliteOptions writes;
-  writes.retention.events_max_age = config.events_max_age;
-  writes.retention.events_max_rows = config.events_max_rows;
-  writes.retention.timeline_max_age = config.timeline_max_age;
-  writes.retention.timeline_max_rows = config.timeline_max_rows;
+  writes.retention = retention(config);
   s.writer = std::make_unique<SqliteStore>(db, writes);  // migrates the file first
   SqliteOptions reads;
   reads.retention.interval_ms = 0;  // the writer's store prunes
@@ -50,9 +56,11 @@ Stores open_mariadb(const Config& config) {
   }
   options.endpoint.password = config.store_password;
   options.tables = {config.store_table_jobs, config.store_table_tasks, config.store_table_nodes};
+  options.retention.interval_ms = 0;  // only the writer prunes
   Stores s;
   MariadbOptions writer = options;
   writer.writer_lock = true;  // a second controller on the database is refused
+  writer.retention = retention(config);
   s.writer = std::make_unique<MariadbStore>(writer);  // migrates the database first
   s.reader = std::make_unique<MariadbStore>(options);
   s.credentials = std::make_unique<MariadbCredentials>(options.endpoint);

@@ -170,6 +170,8 @@ MariadbStore::MariadbStore(MariadbOptions options)
         "mariadb {}: innodb_flush_log_at_trx_commit is {}, not 1: a crash of the database's "
         "machine may lose the last commits, among them decisions whose actions were sent",
         options_.endpoint.describe(), *flush[0][0]);
+  if (options_.retention.interval_ms > 0)
+    pruner_ = mariadb_pruner(options_.endpoint, options_.retention);
 }
 
 MariadbStore::~MariadbStore() = default;
@@ -328,6 +330,10 @@ void MariadbStore::migrate(std::span<const Migration> migrations) {
 int MariadbStore::schema_version() {
   std::lock_guard lock(mutex_);
   return schema_version_;
+}
+
+PruneCounts MariadbStore::prune_now() {
+  return writing("prune", [&] { return prune_mariadb(*db_, options_.retention); });
 }
 
 std::uint64_t MariadbStore::reconnects() {

@@ -8,6 +8,7 @@
 #include "store/credentials.hpp"
 #include "store/mariadb_connection.hpp"
 #include "store/migration.hpp"
+#include "store/retention.hpp"
 #include "store/store.hpp"
 
 namespace shepherd {
@@ -32,6 +33,9 @@ struct MariadbOptions {
   // meanwhile can write nothing more (each write goes through that connection). One writer per
   // database until leader election exists.
   bool writer_lock = false;
+  // What the event keys and the timeline keep; pruned on a thread and connection of their own
+  // (interval_ms 0: not in the background).
+  RetentionPolicy retention;
 };
 
 // The shared Store: a MariaDB (or MySQL) database on InnoDB, for several controllers. The same
@@ -67,6 +71,8 @@ class MariadbStore final : public Store {
 
   // Connections made again after one was lost.
   std::uint64_t reconnects();
+  // One retention pass now, on the store's connection.
+  PruneCounts prune_now();
 
  private:
   struct Sql;
@@ -90,6 +96,7 @@ class MariadbStore final : public Store {
   std::unique_ptr<mariadb::Connection> db_;
   std::unique_ptr<Sql> sql_;
   int schema_version_ = 0;
+  std::unique_ptr<RetentionPruner> pruner_;  // last: stopped first
 };
 
 // The agents' credentials in the same database, on a connection of their own.
@@ -108,6 +115,12 @@ class MariadbCredentials final : public CredentialStore {
   std::mutex mu_;
   std::unique_ptr<mariadb::Connection> db_;
 };
+
+// One retention pass on `db` (see RetentionPolicy); `stop`, when set, ends it between chunks.
+PruneCounts prune_mariadb(mariadb::Connection& db, const RetentionPolicy& policy,
+                          const std::atomic<bool>* stop = nullptr);
+std::unique_ptr<RetentionPruner> mariadb_pruner(const mariadb::Endpoint& endpoint,
+                                                RetentionPolicy policy);
 
 // The migration's SQL with its table placeholders ({jobs}, {tasks}, {nodes}) replaced by the
 // quoted names, cut into statements; throws StoreError if it breaks the MariaDB migration rules

@@ -81,53 +81,12 @@ PruneCounts prune_sqlite(SQLite::Database& db, const RetentionPolicy& policy,
   return out;
 }
 
-RetentionPruner::RetentionPruner(const std::string& path, RetentionPolicy policy,
-                                 int busy_timeout_ms)
-    : connection_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX, busy_timeout_ms),
-      policy_(policy),
-      thread_([this] { run(); }) {}
-
-RetentionPruner::~RetentionPruner() {
-  stopping_ = true;
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_one();
-  thread_.join();
-}
-
-PruneCounts RetentionPruner::pruned() const {
-  std::lock_guard lock(mutex_);
-  return pruned_;
-}
-
-long RetentionPruner::passes() const {
-  std::lock_guard lock(mutex_);
-  return passes_;
-}
-
-void RetentionPruner::run() {
-  std::unique_lock lock(mutex_);
-  while (!stop_) {
-    if (wake_.wait_for(lock, std::chrono::milliseconds(policy_.interval_ms),
-                       [this] { return stop_; }))
-      return;
-    lock.unlock();
-    PruneCounts n;
-    try {
-      n = prune_sqlite(connection_, policy_, &stopping_);
-      if (n.events + n.timeline > 0)
-        spdlog::debug("retention: {} event keys and {} timeline entries removed", n.events,
-                      n.timeline);
-    } catch (const std::exception& e) {
-      spdlog::warn("retention pass failed (tried again at the next): {}", e.what());
-    }
-    lock.lock();
-    pruned_.events += n.events;
-    pruned_.timeline += n.timeline;
-    ++passes_;
-  }
+std::unique_ptr<RetentionPruner> sqlite_pruner(const std::string& path, RetentionPolicy policy,
+                                               int busy_timeout_ms) {
+  auto db = std::make_shared<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX,
+                                               busy_timeout_ms);
+  return std::make_unique<RetentionPruner>(
+      policy, [db, policy](const std::atomic<bool>& stop) { return prune_sqlite(*db, policy, &stop); });
 }
 
 }  // namespace shepherd

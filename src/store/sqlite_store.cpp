@@ -144,7 +144,7 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
       checkpointer_ = std::make_unique<WalCheckpointer>(path_, db_, options_.checkpoint_pages);
     if (!is_memory(path_) && options_.retention.interval_ms > 0)
       pruner_ =
-          std::make_unique<RetentionPruner>(path_, options_.retention, options_.busy_timeout_ms);
+          sqlite_pruner(path_, options_.retention, options_.busy_timeout_ms);
   });
 }
 

@@ -100,9 +100,11 @@ class MariadbTestDatabase final : public TestDatabase {
     }
   }
   std::unique_ptr<Store> open() override { return open(MariadbOptions{}); }
-  // With other options (tables, migrations); the endpoint is this database's.
+  // With other options (tables, migrations); the endpoint is this database's, and no background
+  // retention (a test prunes with prune_now).
   std::unique_ptr<MariadbStore> open(MariadbOptions options) {
     options.endpoint = endpoint_;
+    options.retention.interval_ms = 0;
     return std::make_unique<MariadbStore>(std::move(options));
   }
   std::unique_ptr<CredentialStore> credentials() override {

@@ -76,6 +76,12 @@ TEST(MariadbMigrations, EachFollowsTheRules) {
   EXPECT_THROW(mariadb_statements(open_end, {}), StoreError);
 }
 
+MariadbOptions migrating(std::span<const Migration> migrations) {
+  MariadbOptions o;
+  o.migrations = migrations;
+  return o;
+}
+
 class Mariadb : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -102,12 +108,12 @@ TEST_F(Mariadb, AFreshDatabaseGetsEveryMigrationOnce) {
 
 TEST_F(Mariadb, AFailedMigrationLeavesTheSchemaAtThePreviousVersion) {
   const Migration good[] = {{1, "0001_one", "CREATE TABLE one (x INT);\n"}};
-  db->open(MariadbOptions{{}, {}, good});
+  db->open(migrating(good));
   const Migration bad[] = {
       good[0],
       {2, "0002_two", "CREATE TABLE two (x INT);\nCREATE TABLE three (x NOSUCHTYPE);\n"}};
   try {
-    db->open(MariadbOptions{{}, {}, bad});
+    db->open(migrating(bad));
     FAIL() << "a broken migration was applied";
   } catch (const StoreError& e) {
     EXPECT_NE(std::string(e.what()).find("0002_two failed; the schema stays at version 1"),
@@ -121,7 +127,7 @@ TEST_F(Mariadb, AFailedMigrationLeavesTheSchemaAtThePreviousVersion) {
                        "DATABASE() AND TABLE_NAME = 'two'"),
             std::vector<std::string>{"0"});
   const Migration fixed[] = {good[0], {2, "0002_two", "CREATE TABLE two (x INT);\n"}};
-  EXPECT_EQ(db->open(MariadbOptions{{}, {}, fixed})->schema_version(), 2);
+  EXPECT_EQ(db->open(migrating(fixed))->schema_version(), 2);
 }
 
 TEST_F(Mariadb, ANewerSchemaIsRefused) {
@@ -129,7 +135,7 @@ TEST_F(Mariadb, ANewerSchemaIsRefused) {
   const Migration older[] = {mariadb_migrations().front()};
   mariadb::Connection c(db->endpoint());
   c.exec("INSERT INTO shepherd_schema_migrations VALUES (999, '0999_future', 0)");
-  EXPECT_THROW(db->open(MariadbOptions{{}, {}, older}), StoreError);
+  EXPECT_THROW(db->open(migrating(older)), StoreError);
 }
 
 // Seed 001's table names, in a database whose `jobs` is delivery's (seed 004): the recovery's

@@ -7,12 +7,13 @@
 
 #include "store/sqlite_store.hpp"
 #include "store_fixtures.hpp"
+#include "support/test_databases.hpp"
 
 namespace shepherd {
 namespace {
 
 // `count` events one second apart, each with one timeline entry.
-void commit_events(SqliteStore& store, int first, int count) {
+void commit_events(Store& store, int first, int count) {
   std::vector<Commit> batch;
   for (int i = first; i < first + count; ++i) {
     Commit c;
@@ -26,7 +27,7 @@ void commit_events(SqliteStore& store, int first, int count) {
   store.commit(batch);
 }
 
-bool known(SqliteStore& store, int i) {
+bool known(Store& store, int i) {
   return store.has_event(fmt::format("e{}", i));
 }
 
@@ -40,10 +41,32 @@ SqliteOptions keep(std::int64_t events, std::int64_t timeline, double age = 1e9)
   return o;
 }
 
-TEST(StoreRetention, KeepsTheNewestRowsByCount) {
-  SqliteStore store(":memory:", keep(10, 5));
+// Part of the conformance suite: the same rules on each store.
+class Retention : public test::StoreConformance {
+ protected:
+  // A store on the test's database with this retention, pruned by prune().
+  Store& open_with(const SqliteOptions& o) {
+    if (auto* file = dynamic_cast<test::SqliteTestDatabase*>(db.get())) {
+      SqliteOptions options = o;
+      options.retention.interval_ms = 0;
+      store = std::make_unique<SqliteStore>(file->path(), options);
+    } else {
+      MariadbOptions options;
+      options.retention = o.retention;
+      store = static_cast<test::MariadbTestDatabase&>(*db).open(options);
+    }
+    return *store;
+  }
+  PruneCounts prune() {
+    if (auto* s = dynamic_cast<SqliteStore*>(store.get())) return s->prune_now();
+    return dynamic_cast<MariadbStore&>(*store).prune_now();
+  }
+};
+
+TEST_P(Retention, KeepsTheNewestRowsByCount) {
+  Store& store = open_with(keep(10, 5));
   commit_events(store, 0, 100);
-  const PruneCounts n = store.prune_now();
+  const PruneCounts n = prune();
   EXPECT_EQ(n.events, 90);
   EXPECT_EQ(n.timeline, 95);
   EXPECT_FALSE(known(store, 89));
@@ -54,13 +77,13 @@ TEST(StoreRetention, KeepsTheNewestRowsByCount) {
   EXPECT_EQ(timeline.back().seq, 100);  // seq goes on: a client's `since` stays meaningful
   commit_events(store, 100, 1);
   EXPECT_EQ(store.timeline(100, 10).front().seq, 101);
-  EXPECT_EQ(store.prune_now().events, 1);  // a second pass removes only what is new
+  EXPECT_EQ(prune().events, 1);  // a second pass removes only what is new
 }
 
-TEST(StoreRetention, KeepsRowsYoungerThanTheAgeFromTheNewest) {
-  SqliteStore store(":memory:", keep(1'000'000, 1'000'000, 50));
+TEST_P(Retention, KeepsRowsYoungerThanTheAgeFromTheNewest) {
+  Store& store = open_with(keep(1'000'000, 1'000'000, 50));
   commit_events(store, 0, 100);  // at 0 .. 99 s
-  const PruneCounts n = store.prune_now();
+  const PruneCounts n = prune();
   EXPECT_EQ(n.events, 49);  // at < 99 - 50 s
   EXPECT_EQ(n.timeline, 49);
   EXPECT_FALSE(known(store, 48));
@@ -89,6 +112,8 @@ TEST(StoreRetention, FileStorePrunesInTheBackgroundWhileCommitsGoOn) {
   commit_events(store, 200, 5);  // the writer is not held up by the pruner's connection
   EXPECT_TRUE(known(store, 204));
 }
+
+SHEPHERD_STORE_CONFORMANCE(Retention);
 
 }  // namespace
 }  // namespace shepherd
