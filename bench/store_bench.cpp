@@ -1,6 +1,7 @@
 // Events per second applied durably: Runtime + SqliteStore on a file database (WAL) in a temporary
-// directory, and with --mariadb URL the same stream through MariadbStore on that server, N events per transaction (Runtime::enqueue + flush), each followed by the dispatch of
-// the new outbox actions to a no-op ClusterDriver and Notifier. See bench/README.md.
+// directory, and with --mariadb URL the same stream through MariadbStore on that server, N events
+// per transaction (Runtime::enqueue + flush), each followed by the dispatch of the new outbox
+// actions to a no-op ClusterDriver and Notifier. See bench/README.md.
 //
 // The events are a realistic stream for a 10,000-node fleet, generated once before any timing by
 // a small discrete-event world that drives the engine directly: job submissions, task starts and

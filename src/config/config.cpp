@@ -105,8 +105,9 @@ void resolve_webhook(Config& c, const Env& env, const std::optional<SecretFileRe
 // or store.password_file names (already in c.store_password_file, the environment applied).
 void resolve_store(Config& c, const Env& env) {
   if (!c.store_url.empty() && !c.store_path.empty())
-    throw ConfigError("store.url and store.path are both set: store.path is the SQLite file, "
-                      "store.url the shared database; set only one");
+    throw ConfigError(
+        "store.url and store.path are both set: store.path is the SQLite file, "
+        "store.url the shared database; set only one");
   const auto password = lookup(env, "SHEPHERD_STORE_PASSWORD");
   if (password && !c.store_password_file.empty())
     throw ConfigError("SHEPHERD_STORE_PASSWORD and a password file (" + c.store_password_file +

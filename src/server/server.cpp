@@ -101,9 +101,8 @@ void Server::run() {
   controller_->start();
   api_->start();
   print_("shepherd server: " + layout_.dir + ", store " + store_description_ +
-         ", listening on https://" +
-         listen_.substr(0, listen_.rfind(':')) + ":" + std::to_string(port_) +
-         " (API and agents; admin token " + layout_.admin_token() + ")");
+         ", listening on https://" + listen_.substr(0, listen_.rfind(':')) + ":" +
+         std::to_string(port_) + " (API and agents; admin token " + layout_.admin_token() + ")");
   struct StopHttp {
     HttpApi& api;
     gateway::AgentGateway& gateway;

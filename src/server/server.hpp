@@ -20,9 +20,9 @@ class AgentGateway;
 
 namespace server {
 
-// `shepherd server --dir DIR`: the controller's loop, engine and store (SQLite in DIR, or MariaDB), the
-// HTTPS API with the admin token, and the agents' gateway, all on one TLS port. Restarted on the
-// same DIR after any crash, it carries on every recovery in flight (the store's outbox).
+// `shepherd server --dir DIR`: the controller's loop, engine and store (SQLite in DIR, or MariaDB),
+// the HTTPS API with the admin token, and the agents' gateway, all on one TLS port. Restarted on
+// the same DIR after any crash, it carries on every recovery in flight (the store's outbox).
 class Server {
  public:
   // `store`: a mariadb:// URL or a SQLite file instead of the config's store ("": the config's).

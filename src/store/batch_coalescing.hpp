@@ -82,7 +82,6 @@ class CoalescedNodes {
   std::vector<Entry> entries_;
 };
 
-
 // Every record of a batch's non-duplicate commits, coalesced; views the batch, which must outlive
 // it. Throws VersionConflict for two changes of one record from the same read.
 struct CoalescedBatch {

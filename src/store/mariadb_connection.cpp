@@ -18,8 +18,8 @@ int parse_seconds(std::string_view text, std::string_view key) {
   int v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < 1 || v > 3600)
-    throw StoreError("store URL: " + std::string(key) + " must be whole seconds from 1 to 3600, not '" +
-                     std::string(text) + "'");
+    throw StoreError("store URL: " + std::string(key) +
+                     " must be whole seconds from 1 to 3600, not '" + std::string(text) + "'");
   return v;
 }
 
@@ -167,8 +167,8 @@ std::optional<int> RowReader::maybe_i32() {
 std::string quoted_identifier(std::string_view name, std::string_view what) {
   bool ok = !name.empty() && name.size() <= 64 && !(name.front() >= '0' && name.front() <= '9');
   for (char c : name)
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '_');
+    ok = ok &&
+         ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
   if (!ok)
     throw StoreError(std::string(what) + " '" + std::string(name) +
                      "' must be letters, digits and '_', not starting with a digit, at most 64");
@@ -255,8 +255,10 @@ void Connection::exec(std::string_view sql) {
   if (mysql_real_query(db_, sql.data(), static_cast<unsigned long>(sql.size())) != 0)
     fail(sql.substr(0, 80));
   // A statement that returns rows (SELECT GET_LOCK, ...) through exec: read and drop them.
-  if (MYSQL_RES* res = mysql_store_result(db_)) mysql_free_result(res);
-  else if (mysql_field_count(db_) != 0) fail(sql.substr(0, 80));
+  if (MYSQL_RES* res = mysql_store_result(db_))
+    mysql_free_result(res);
+  else if (mysql_field_count(db_) != 0)
+    fail(sql.substr(0, 80));
 }
 
 st_mysql_stmt* Connection::prepared(const std::string& sql) {

@@ -18,8 +18,8 @@ std::optional<std::int64_t> one_integer(Connection& db, const std::string& sql,
 
 // Deletes `chunk` rows at a time (each statement its own transaction: autocommit) until one comes
 // back short, so a commit on another connection waits at most one chunk.
-std::int64_t delete_in_chunks(Connection& db, const std::string& sql, std::int64_t bound,
-                              int chunk, const std::atomic<bool>* stop) {
+std::int64_t delete_in_chunks(Connection& db, const std::string& sql, std::int64_t bound, int chunk,
+                              const std::atomic<bool>* stop) {
   std::int64_t total = 0;
   while (!(stop && *stop)) {
     const auto n = static_cast<std::int64_t>(db.run_with(sql, bound, std::int64_t{chunk}));
@@ -41,9 +41,9 @@ PruneCounts prune_mariadb(Connection& db, const RetentionPolicy& p, const std::a
             one_integer(db, "SELECT at FROM shepherd_events ORDER BY at DESC LIMIT 1 OFFSET ?",
                         {std::max<std::int64_t>(0, p.events_max_rows - 1)}))
       cutoff = std::max(cutoff, *oldest_kept);
-    out.events = delete_in_chunks(
-        db, "DELETE FROM shepherd_events WHERE at < ? ORDER BY at LIMIT ?", cutoff, p.chunk_rows,
-        stop);
+    out.events =
+        delete_in_chunks(db, "DELETE FROM shepherd_events WHERE at < ? ORDER BY at LIMIT ?", cutoff,
+                         p.chunk_rows, stop);
   }
   if (const auto last = one_integer(db, "SELECT MAX(seq) FROM shepherd_timeline")) {
     std::int64_t keep_from = *last - p.timeline_max_rows + 1;
@@ -54,9 +54,9 @@ PruneCounts prune_mariadb(Connection& db, const RetentionPolicy& p, const std::a
           db, "SELECT seq FROM shepherd_timeline WHERE at >= ? ORDER BY seq LIMIT 1", {cutoff});
       keep_from = std::max(keep_from, young.value_or(*last));
     }
-    out.timeline = delete_in_chunks(
-        db, "DELETE FROM shepherd_timeline WHERE seq < ? ORDER BY seq LIMIT ?", keep_from,
-        p.chunk_rows, stop);
+    out.timeline =
+        delete_in_chunks(db, "DELETE FROM shepherd_timeline WHERE seq < ? ORDER BY seq LIMIT ?",
+                         keep_from, p.chunk_rows, stop);
   }
   return out;
 }

@@ -23,7 +23,9 @@ using records::Columns;
 // START TRANSACTION ... COMMIT, rolled back unless committed.
 class Transaction {
  public:
-  Transaction(Connection& db, const char* start = "START TRANSACTION") : db_(db) { db_.exec(start); }
+  Transaction(Connection& db, const char* start = "START TRANSACTION") : db_(db) {
+    db_.exec(start);
+  }
   ~Transaction() {
     if (!open_) return;
     try {
@@ -136,8 +138,8 @@ struct MariadbStore::Sql {
         update_job(update_sql(jobs, records::job_columns(), {})),
         insert_task(insert_sql(tasks, records::task_columns())),
         update_task(update_sql(tasks, records::task_columns(), {"job_id"})),
-        insert_node("INSERT INTO " + nodes + " (" + join(node_columns()) +
-                    ", version) VALUES (" + marks(node_columns().size() + 1) + ")"),
+        insert_node("INSERT INTO " + nodes + " (" + join(node_columns()) + ", version) VALUES (" +
+                    marks(node_columns().size() + 1) + ")"),
         update_node_health("UPDATE " + nodes +
                            " SET instance_id = ?, status = ?, boot_id = ?, job_id = ?, "
                            "operation_id = ?, deadline_at = ?, needs_diagnostic = ?, "
@@ -231,7 +233,8 @@ std::vector<std::string> mariadb_statements(const Migration& m, const MariadbTab
   const std::pair<std::string, std::string> names[] = {
       {"{jobs}", mariadb::quoted_identifier(tables.jobs, "store.tables.jobs (JOB_TABLE_NAME)")},
       {"{tasks}", mariadb::quoted_identifier(tables.tasks, "store.tables.tasks (TASK_TABLE_NAME)")},
-      {"{nodes}", mariadb::quoted_identifier(tables.nodes, "store.tables.nodes (NODE_TABLE_NAME)")}};
+      {"{nodes}",
+       mariadb::quoted_identifier(tables.nodes, "store.tables.nodes (NODE_TABLE_NAME)")}};
   for (const auto& [placeholder, name] : names)
     for (auto at = sql.find(placeholder); at != std::string::npos; at = sql.find(placeholder, at))
       sql.replace(at, placeholder.size(), name);
@@ -345,7 +348,8 @@ void MariadbStore::load(Snapshot& into) {
   reading("load", [&] {
     Snapshot fresh;  // filled whole, so a retry after a lost connection starts clean
     Transaction tx(*db_, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
-    for (const Row& r : db_->query(sql_->select_jobs, {})) fresh.put(records::read_job(RowReader(r)));
+    for (const Row& r : db_->query(sql_->select_jobs, {}))
+      fresh.put(records::read_job(RowReader(r)));
     for (const Row& r : db_->query(sql_->select_tasks, {}))
       fresh.put(records::read_task(RowReader(r)));
     for (const Row& r : db_->query(sql_->select_nodes, {}))
@@ -402,8 +406,8 @@ void MariadbStore::write_batch(const std::vector<Commit>& batch,
                   p.insert(p.end(), {value(c.event_key), value(c.event_kind), value(c.at)});
                 });
   } catch (const mariadb::Error& e) {
-    if (e.duplicate_key()) throw VersionConflict("an event of the batch is already stored: " +
-                                                 std::string(e.what()));
+    if (e.duplicate_key())
+      throw VersionConflict("an event of the batch is already stored: " + std::string(e.what()));
     throw;
   }
   insert_rows(db, "INSERT INTO shepherd_timeline (at, entity, id, from_status, to_status, reason)",
@@ -469,26 +473,47 @@ void MariadbStore::write(const Job& j, std::int64_t read_version, std::int64_t c
   const std::string instances = records::json_list(j.submitted_instance_ids);
   const std::string task_ids = records::json_list(j.submitted_task_ids);
   const std::string definition = records::task_definition_json(j.task_definition);
-  const std::vector<Value> fields = {
-      value(j.id),         value(j.cluster_name),   value(j.job_timestamp),
-      value(j.num_nodes),  value(assigned),         value(instances),
-      value(task_ids),     value(j.attempt),        value(to_string(j.status)),
-      value(definition),   value(j.reason),         value(j.recovery_started_at),
-      value(to_string(j.recovery_cause)), value(j.created_at), value(j.updated_at)};
+  const std::vector<Value> fields = {value(j.id),
+                                     value(j.cluster_name),
+                                     value(j.job_timestamp),
+                                     value(j.num_nodes),
+                                     value(assigned),
+                                     value(instances),
+                                     value(task_ids),
+                                     value(j.attempt),
+                                     value(to_string(j.status)),
+                                     value(definition),
+                                     value(j.reason),
+                                     value(j.recovery_started_at),
+                                     value(to_string(j.recovery_cause)),
+                                     value(j.created_at),
+                                     value(j.updated_at)};
   if (!put(*db_, "job", sql_->insert_job, sql_->update_job, records::job_columns(), fields, {},
            read_version, changes))
     conflict(sql_->jobs, "job", "id", j.id, read_version);
 }
 
 void MariadbStore::write(const Task& t, std::int64_t read_version, std::int64_t changes) {
-  const std::vector<Value> fields = {
-      value(t.id),           value(t.node_name),           value(t.node_index),
-      value(t.job_id),       value(t.job_timestamp),       value(t.job_num_nodes),
-      value(t.task_definition_ref), value(t.task_definition_name),
-      value(t.task_definition_revision), value(t.cluster_name), value(t.instance_id),
-      value(t.instance_ref), value(t.attempt),             value(to_string(t.status)),
-      value(t.started),      value(t.stop_requested),      value(t.exit_code),
-      value(t.reason),       value(t.created_at),          value(t.updated_at)};
+  const std::vector<Value> fields = {value(t.id),
+                                     value(t.node_name),
+                                     value(t.node_index),
+                                     value(t.job_id),
+                                     value(t.job_timestamp),
+                                     value(t.job_num_nodes),
+                                     value(t.task_definition_ref),
+                                     value(t.task_definition_name),
+                                     value(t.task_definition_revision),
+                                     value(t.cluster_name),
+                                     value(t.instance_id),
+                                     value(t.instance_ref),
+                                     value(t.attempt),
+                                     value(to_string(t.status)),
+                                     value(t.started),
+                                     value(t.stop_requested),
+                                     value(t.exit_code),
+                                     value(t.reason),
+                                     value(t.created_at),
+                                     value(t.updated_at)};
   if (!put(*db_, "task", sql_->insert_task, sql_->update_task, records::task_columns(), fields,
            {"job_id"}, read_version, changes))
     conflict(sql_->tasks, "task", "id", t.id, read_version);
@@ -504,10 +529,10 @@ void MariadbStore::write_node(const Entry& e) {
       (e.inventory.changed && e.inventory.read_version == 0)) {
     try {
       db.run_with(sql_->insert_node, n.name, n.instance_id, n.instance_ref, n.cluster_name,
-                  to_string(n.status), n.ip, n.ibdev, n.gpus, n.boot_id, n.job_id,
-                  n.operation_id, n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict),
-                  n.reason, n.created_at, n.updated_at, n.node_type, n.gpu_type, n.node_pool,
-                  n.locked, n.registered_at, n.driver_version, n.last_diagnostic,
+                  to_string(n.status), n.ip, n.ibdev, n.gpus, n.boot_id, n.job_id, n.operation_id,
+                  n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict), n.reason,
+                  n.created_at, n.updated_at, n.node_type, n.gpu_type, n.node_pool, n.locked,
+                  n.registered_at, n.driver_version, n.last_diagnostic,
                   std::max<std::int64_t>(1, e.inventory.changes),
                   std::max<std::int64_t>(1, e.health.changes));
     } catch (const mariadb::Error& ex) {
@@ -517,10 +542,10 @@ void MariadbStore::write_node(const Entry& e) {
     return;
   }
   if (e.health.changed &&
-      db.run_with(sql_->update_node_health, n.instance_id, to_string(n.status), n.boot_id,
-                  n.job_id, n.operation_id, n.deadline_at, n.needs_diagnostic,
-                  to_string(n.last_verdict), n.reason, n.updated_at, n.last_diagnostic,
-                  e.health.changes, n.name, e.health.read_version) == 0)
+      db.run_with(sql_->update_node_health, n.instance_id, to_string(n.status), n.boot_id, n.job_id,
+                  n.operation_id, n.deadline_at, n.needs_diagnostic, to_string(n.last_verdict),
+                  n.reason, n.updated_at, n.last_diagnostic, e.health.changes, n.name,
+                  e.health.read_version) == 0)
     conflict(sql_->nodes, "node", "name", n.name, e.health.read_version);
   if (e.inventory.changed &&
       db.run_with(sql_->update_node_inventory, n.instance_ref, n.cluster_name, n.ip, n.ibdev,
@@ -561,8 +586,7 @@ void MariadbStore::mark_actions_done(const std::vector<std::string>& action_ids)
   if (action_ids.empty()) return;
   writing("mark_actions_done", [&] {
     Transaction tx(*db_);
-    for (const auto& id : action_ids)
-      db_->run_with("DELETE FROM shepherd_outbox WHERE id = ?", id);
+    for (const auto& id : action_ids) db_->run_with("DELETE FROM shepherd_outbox WHERE id = ?", id);
     tx.commit();
   });
 }
@@ -611,8 +635,8 @@ std::optional<PendingAction> MariadbStore::revive_action(const std::string& acti
                                 action_id);
     if (rows.empty()) return std::nullopt;
     PendingAction p = records::read_pending_action(RowReader(rows[0]));
-    db_->run_with("UPDATE shepherd_outbox SET dead_at = NULL, next_attempt_at = ? WHERE id = ?",
-                  at, action_id);
+    db_->run_with("UPDATE shepherd_outbox SET dead_at = NULL, next_attempt_at = ? WHERE id = ?", at,
+                  action_id);
     tx.commit();
     p.next_attempt_at = at;
     return p;

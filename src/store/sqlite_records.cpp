@@ -11,7 +11,8 @@ std::string param(std::size_t i) {
   return std::string("?").append(std::to_string(i));
 }
 
-// The cursor the records' readers take (records.hpp): reads the columns of the current row in order.
+// The cursor the records' readers take (records.hpp): reads the columns of the current row in
+// order.
 class Row {
  public:
   explicit Row(const SQLite::Statement& s) : s_(s) {}

@@ -85,8 +85,9 @@ std::unique_ptr<RetentionPruner> sqlite_pruner(const std::string& path, Retentio
                                                int busy_timeout_ms) {
   auto db = std::make_shared<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX,
                                                busy_timeout_ms);
-  return std::make_unique<RetentionPruner>(
-      policy, [db, policy](const std::atomic<bool>& stop) { return prune_sqlite(*db, policy, &stop); });
+  return std::make_unique<RetentionPruner>(policy, [db, policy](const std::atomic<bool>& stop) {
+    return prune_sqlite(*db, policy, &stop);
+  });
 }
 
 }  // namespace shepherd

@@ -143,8 +143,7 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
     if (!is_memory(path_) && options_.checkpoint_in_background)
       checkpointer_ = std::make_unique<WalCheckpointer>(path_, db_, options_.checkpoint_pages);
     if (!is_memory(path_) && options_.retention.interval_ms > 0)
-      pruner_ =
-          sqlite_pruner(path_, options_.retention, options_.busy_timeout_ms);
+      pruner_ = sqlite_pruner(path_, options_.retention, options_.busy_timeout_ms);
   });
 }
 

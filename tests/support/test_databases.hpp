@@ -166,8 +166,8 @@ inline std::string store_name(const ::testing::TestParamInfo<std::string>& info)
   return info.param;
 }
 
-#define SHEPHERD_STORE_CONFORMANCE(suite)                                                        \
-  INSTANTIATE_TEST_SUITE_P(Stores, suite, ::testing::Values("sqlite", "mariadb"),               \
+#define SHEPHERD_STORE_CONFORMANCE(suite)                                         \
+  INSTANTIATE_TEST_SUITE_P(Stores, suite, ::testing::Values("sqlite", "mariadb"), \
                            ::shepherd::test::store_name)
 
 }  // namespace shepherd::test

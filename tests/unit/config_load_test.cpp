@@ -273,15 +273,15 @@ TEST_F(ConfigTest, SharedStoreSettings) {
   EXPECT_EQ(defaults.store_table_nodes, "nodes");
 
   const std::string secret = write("db-password", "pa55word\n", 0600);
-  EXPECT_EQ(load_config("", {{"SHEPHERD_STORE_PASSWORD_FILE", secret}}).store_password,
-            "pa55word");
+  EXPECT_EQ(load_config("", {{"SHEPHERD_STORE_PASSWORD_FILE", secret}}).store_password, "pa55word");
   const std::string open_file = write("open-password", "pa55word\n", 0644);
   std::string message = error_of("", {{"SHEPHERD_STORE_PASSWORD_FILE", open_file}});
   EXPECT_NE(message.find("store.password_file"), std::string::npos) << message;
   EXPECT_EQ(message.find("pa55word"), std::string::npos) << message;
-  EXPECT_NE(error_of("", {{"SHEPHERD_STORE_PASSWORD", "x"}, {"SHEPHERD_STORE_PASSWORD_FILE", secret}})
-                .find("both set"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of("", {{"SHEPHERD_STORE_PASSWORD", "x"}, {"SHEPHERD_STORE_PASSWORD_FILE", secret}})
+          .find("both set"),
+      std::string::npos);
   EXPECT_NE(error_of("store:\n  path: /var/lib/x.db\n  url: mariadb://u@h/d\n").find("both set"),
             std::string::npos);
 }

@@ -96,8 +96,9 @@ TEST_F(Mariadb, AFreshDatabaseGetsEveryMigrationOnce) {
   {
     auto store = db->open(MariadbOptions{});
     EXPECT_EQ(store->schema_version(), mariadb_migrations().back().version);
-    first = db->column("SELECT CONCAT(version, ' ', name, ' ', applied_at) FROM "
-                       "shepherd_schema_migrations ORDER BY version");
+    first = db->column(
+        "SELECT CONCAT(version, ' ', name, ' ', applied_at) FROM "
+        "shepherd_schema_migrations ORDER BY version");
     ASSERT_EQ(first.size(), mariadb_migrations().size());
   }
   auto again = db->open(MariadbOptions{});  // would fail on CREATE TABLE if it ran 0001 again
@@ -110,8 +111,7 @@ TEST_F(Mariadb, AFailedMigrationLeavesTheSchemaAtThePreviousVersion) {
   const Migration good[] = {{1, "0001_one", "CREATE TABLE one (x INT);\n"}};
   db->open(migrating(good));
   const Migration bad[] = {
-      good[0],
-      {2, "0002_two", "CREATE TABLE two (x INT);\nCREATE TABLE three (x NOSUCHTYPE);\n"}};
+      good[0], {2, "0002_two", "CREATE TABLE two (x INT);\nCREATE TABLE three (x NOSUCHTYPE);\n"}};
   try {
     db->open(migrating(bad));
     FAIL() << "a broken migration was applied";
@@ -194,10 +194,10 @@ TEST_F(Mariadb, ALostConnectionIsMadeAgain) {
   store->commit({event("e1", typical("job-1", 10))});
   auto kill_others = [&] {
     mariadb::Connection c(db->endpoint());
-    for (const auto& row : c.query_with(
-             "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> "
-             "CONNECTION_ID()",
-             db->endpoint().database))
+    for (const auto& row :
+         c.query_with("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> "
+                      "CONNECTION_ID()",
+                      db->endpoint().database))
       c.exec("KILL CONNECTION " + *row.at(0));
   };
   kill_others();

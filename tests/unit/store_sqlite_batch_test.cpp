@@ -10,8 +10,6 @@
 namespace shepherd::test {
 namespace {
 
-
-
 // A file made by a build that knew only the first migration: the later ones carry its data over.
 TEST(SqliteStore, LaterMigrationsKeepTheTimelineAndItsSequence) {
   TempDir dir;

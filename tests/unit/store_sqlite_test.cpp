@@ -47,8 +47,5 @@ TEST(SqliteStoreSchema, SynchronousOptionAndWalMode) {
   EXPECT_EQ(SqliteStore(":memory:").journal_mode(), "memory");
 }
 
-
-
-
 }  // namespace
 }  // namespace shepherd::test
