@@ -101,6 +101,16 @@ void resolve_webhook(Config& c, const Env& env, const std::optional<SecretFileRe
   }
 }
 
+// A URL with user:password@ (refused when the store opens) shown without the password.
+std::string redacted_url(const std::string& url) {
+  const auto scheme = url.find("://");
+  const auto at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon) + ":(password)" + url.substr(at);
+}
+
 // The store's password: SHEPHERD_STORE_PASSWORD, or the private file SHEPHERD_STORE_PASSWORD_FILE
 // or store.password_file names (already in c.store_password_file, the environment applied).
 void resolve_store(Config& c, const Env& env) {
@@ -115,7 +125,10 @@ void resolve_store(Config& c, const Env& env) {
   if (password) {
     c.store_password = *password;
   } else if (!c.store_password_file.empty()) {
-    c.store_password = trim(read_secret_file(c.store_password_file, "store.password_file"));
+    // Only the line's end is cut: spaces may belong to a password.
+    std::string text = read_secret_file(c.store_password_file, "store.password_file");
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    c.store_password = text;
   }
 }
 
@@ -148,7 +161,7 @@ nlohmann::json redacted_json(const Config& c) {
       {"cluster_name", c.cluster_name},
       {"store",
        {{"path", c.store_path},
-        {"url", c.store_url},
+        {"url", redacted_url(c.store_url)},
         {"password", c.store_password.empty() ? "(not set)" : "(set)"},
         {"tables",
          {{"jobs", c.store_table_jobs},

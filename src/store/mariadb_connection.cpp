@@ -209,17 +209,20 @@ void Connection::connect() {
                           endpoint_.password.c_str(), endpoint_.database.c_str(), endpoint_.port,
                           socket, CLIENT_FOUND_ROWS))
     fail("connect");
+  session_id_ = mysql_thread_id(db_);
   // Strict: a value that does not fit is an error, never silently cut. UTC, so no time moves.
   exec(
       "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,"
       "ERROR_FOR_DIVISION_BY_ZERO', time_zone = '+00:00'");
-  if (!on_connect_) return;
-  try {
-    on_connect_(*this);
-  } catch (...) {
-    close();  // never left connected without what on_connect holds (the writer lock)
-    throw;
+  if (on_connect_) {
+    try {
+      on_connect_(*this);
+    } catch (...) {
+      close();  // never left connected without what on_connect holds (the writer lock)
+      throw;
+    }
   }
+  previous_session_id_ = session_id_;  // for the next connect: the last session fully made
 }
 
 void Connection::reconnect() {

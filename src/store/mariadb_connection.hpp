@@ -70,6 +70,8 @@ inline Value value(std::string_view v) {
 inline Value value(const std::string& v) {
   return std::string_view(v);
 }
+// A Value views its string: a temporary's would dangle before the statement runs.
+Value value(std::string&&) = delete;
 inline Value value(const char* v) {
   return std::string_view(v);
 }
@@ -126,6 +128,10 @@ class Connection {
   // reconnect_timeout_s; throws Error when the server stays unreachable.
   void reconnect();
   std::uint64_t reconnects() const { return reconnects_; }
+  // The server's id of this session; and of the last session fully made before it (on_connect
+  // succeeded; 0: none), which on_connect may find still holding what it takes.
+  std::uint64_t session_id() const { return session_id_; }
+  std::uint64_t previous_session_id() const { return previous_session_id_; }
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:
@@ -142,6 +148,7 @@ class Connection {
   std::unordered_map<std::string, st_mysql_stmt*> statements_;
   std::uint64_t reconnects_ = 0;
   std::int64_t last_insert_id_ = 0;
+  std::uint64_t session_id_ = 0, previous_session_id_ = 0;
 };
 
 // `name` quoted as an identifier (`name`), after checking it is a plain one: letters, digits and

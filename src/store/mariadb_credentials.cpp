@@ -26,11 +26,19 @@ auto MariadbCredentials::call(F&& f) {
 
 std::string MariadbCredentials::enrol(const std::string& node, TimeMs now) {
   EnrolmentRefused::check_name(node);
+  // Made once, outside the retried call: when the first INSERT was written but its answer lost,
+  // the retry finds this secret's hash and hands the secret out instead of refusing the node.
+  const std::string secret = random_secret_hex();
   return call([&] {
-    auto known =
-        db_->query_with("SELECT revoked_at FROM shepherd_node_credentials WHERE node = ?", node);
-    if (!known.empty()) throw EnrolmentRefused::known(node, RowReader(known[0]).i64() > 0);
-    const std::string secret = random_secret_hex();
+    auto known = db_->query_with(
+        "SELECT secret_hash, revoked_at FROM shepherd_node_credentials WHERE node = ?", node);
+    if (!known.empty()) {
+      RowReader r(known[0]);
+      const std::string stored = r.text();
+      const bool revoked = r.i64() > 0;
+      if (!revoked && secret_matches(stored, secret)) return secret;
+      throw EnrolmentRefused::known(node, revoked);
+    }
     try {
       db_->run_with(
           "INSERT INTO shepherd_node_credentials (node, secret_hash, enrolled_at) VALUES (?, ?, ?)",

@@ -179,12 +179,22 @@ MariadbStore::MariadbStore(MariadbOptions options)
 MariadbStore::~MariadbStore() = default;
 
 void MariadbStore::take_writer_lock(Connection& db) {
-  auto got = db.query_with("SELECT GET_LOCK(CONCAT('shepherd_writer.', DATABASE()), 0)");
+  const std::string name = "CONCAT('shepherd_writer.', DATABASE())";
+  // A few seconds: a killed session's lock is released a moment after the kill.
+  auto got = db.query_with("SELECT GET_LOCK(" + name + ", 5)");
   if (!got.empty() && got[0][0].value_or("") == "1") return;
-  auto holder = db.query_with("SELECT IS_USED_LOCK(CONCAT('shepherd_writer.', DATABASE()))");
+  auto holder = db.query_with("SELECT IS_USED_LOCK(" + name + ")");
+  const std::string held_by = holder.empty() ? "" : holder[0][0].value_or("");
+  // Our own session from before a network cut, which the server has not noticed yet (it may keep
+  // it until wait_timeout): end it and take the lock.
+  if (db.previous_session_id() != 0 && held_by == std::to_string(db.previous_session_id())) {
+    db.exec("KILL CONNECTION " + held_by);
+    got = db.query_with("SELECT GET_LOCK(" + name + ", 5)");
+    if (!got.empty() && got[0][0].value_or("") == "1") return;
+  }
   throw StoreError("mariadb " + db.endpoint().describe() +
                    ": another controller writes to this database (its connection " +
-                   (holder.empty() ? std::string("?") : holder[0][0].value_or("?")) +
+                   (held_by.empty() ? std::string("?") : held_by) +
                    " holds the writer lock); one controller per database for now: stop it first");
 }
 
@@ -272,9 +282,14 @@ void MariadbStore::migrate(std::span<const Migration> migrations) {
   db.exec(
       "CREATE TABLE IF NOT EXISTS shepherd_schema_migrations (version INT NOT NULL PRIMARY KEY, "
       "name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL) ENGINE = InnoDB");
-  // One controller migrates at a time; the others wait, then find the work done.
-  auto locked = db.query_with("SELECT GET_LOCK(CONCAT('shepherd_schema.', DATABASE()), 120)");
-  if (locked.empty() || !locked[0][0] || *locked[0][0] != "1")
+  // One controller migrates at a time; the others wait, then find the work done. Waits shorter
+  // than the connection's I/O timeout, up to two minutes in all.
+  bool locked = false;
+  for (int wait = 0; wait < 12 && !locked; ++wait) {
+    auto got = db.query_with("SELECT GET_LOCK(CONCAT('shepherd_schema.', DATABASE()), 10)");
+    locked = !got.empty() && got[0][0].value_or("") == "1";
+  }
+  if (!locked)
     throw StoreError("mariadb " + options_.endpoint.describe() +
                      ": another controller held the schema lock for 120 s");
   struct Unlock {
@@ -314,6 +329,14 @@ void MariadbStore::migrate(std::span<const Migration> migrations) {
           "INSERT INTO shepherd_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
           std::int64_t{m.version}, std::string(m.name), wall_ms());
     } catch (const std::exception& e) {
+      std::string why = e.what();
+      if (const auto* sql_error = dynamic_cast<const mariadb::Error*>(&e);
+          sql_error && sql_error->code == 1050)  // ER_TABLE_EXISTS_ERROR
+        why +=
+            ": a table of that name is there already and is not Shepherd's (or a migration "
+            "cut off half way left it): name Shepherd's tables with store.tables.jobs, "
+            "store.tables.tasks, store.tables.nodes (JOB_TABLE_NAME, TASK_TABLE_NAME, "
+            "NODE_TABLE_NAME)";
       for (auto it = created.rbegin(); it != created.rend(); ++it) {
         try {
           db.exec("DROP TABLE IF EXISTS " + *it);
@@ -322,9 +345,14 @@ void MariadbStore::migrate(std::span<const Migration> migrations) {
                         undo.what());
         }
       }
+      std::string version = "the previous one";
+      try {
+        version = std::to_string(current());
+      } catch (const std::exception&) {
+        // The connection is gone too: the message keeps the first error.
+      }
       throw StoreError("mariadb migration " + std::string(m.name) +
-                       " failed; the schema stays at version " + std::to_string(current()) + ": " +
-                       e.what());
+                       " failed; the schema stays at version " + version + ": " + why);
     }
   }
   schema_version_ = current();

@@ -284,6 +284,9 @@ TEST_F(ConfigTest, SharedStoreSettings) {
       std::string::npos);
   EXPECT_NE(error_of("store:\n  path: /var/lib/x.db\n  url: mariadb://u@h/d\n").find("both set"),
             std::string::npos);
+  // A password written into the URL anyway is not shown (the store refuses the URL).
+  Config typed = load_config("", {{"SHEPHERD_STORE_URL", "mariadb://u:pa55word@h/d"}});
+  EXPECT_EQ(redacted_json(typed)["store"]["url"], "mariadb://u:(password)@h/d");
 }
 
 TEST_F(ConfigTest, RedactedJsonHidesOnlyTheWebhookUrl) {

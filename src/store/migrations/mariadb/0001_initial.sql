@@ -81,7 +81,7 @@ CREATE TABLE {nodes} (
   status            VARCHAR(64)  NOT NULL,
   boot_id           VARCHAR(255) NOT NULL,
   job_id            VARCHAR(255) NOT NULL,  -- '' when free
-  operation_id      VARCHAR(255) NOT NULL,
+  operation_id      VARCHAR(512) NOT NULL,  -- an event key and a suffix
   deadline_at       BIGINT       NOT NULL,
   needs_diagnostic  TINYINT      NOT NULL,
   last_verdict      VARCHAR(64)  NOT NULL,
@@ -117,7 +117,7 @@ CREATE TABLE shepherd_timeline (
 -- permanent failure stays as a dead letter (dead_at set) until an operator revives it.
 CREATE TABLE shepherd_outbox (
   seq             BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  id              VARCHAR(255) NOT NULL,
+  id              VARCHAR(512) NOT NULL,  -- an event key and a suffix
   kind            VARCHAR(64)  NOT NULL,
   node            VARCHAR(255) NOT NULL,
   job_id          VARCHAR(255) NOT NULL,
