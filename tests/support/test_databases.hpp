@@ -138,6 +138,16 @@ inline std::unique_ptr<MariadbTestDatabase> mariadb_database_or_skip() {
   return std::make_unique<MariadbTestDatabase>(*server);
 }
 
+// A test of what only MariaDB has, on a fresh database of its own (`db`); skipped without one.
+class MariadbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db = mariadb_database_or_skip();
+    if (!db) GTEST_SKIP() << "no MariaDB (SHEPHERD_TEST_MYSQL_URL unset)";
+  }
+  std::unique_ptr<MariadbTestDatabase> db;
+};
+
 // The conformance suite's fixture: TEST_P(StoreConformance, ...) runs once per store ("sqlite",
 // "mariadb"); `store` is open on a fresh database, `db` opens more connections to it.
 class StoreConformance : public ::testing::TestWithParam<std::string> {

@@ -12,14 +12,7 @@
 namespace shepherd::test {
 namespace {
 
-class Mariadb : public ::testing::Test {
- protected:
-  void SetUp() override {
-    db = mariadb_database_or_skip();
-    if (!db) GTEST_SKIP() << "no MariaDB (SHEPHERD_TEST_MYSQL_URL unset)";
-  }
-  std::unique_ptr<MariadbTestDatabase> db;
-};
+using Mariadb = MariadbTest;
 
 // MariaDB restarted during a burst of events, committed the way the runtime does (a failed commit
 // is given back and its events are decided again, their keys saying which were written): every

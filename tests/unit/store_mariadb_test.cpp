@@ -82,14 +82,7 @@ MariadbOptions migrating(std::span<const Migration> migrations) {
   return o;
 }
 
-class Mariadb : public ::testing::Test {
- protected:
-  void SetUp() override {
-    db = mariadb_database_or_skip();
-    if (!db) GTEST_SKIP() << "no MariaDB (SHEPHERD_TEST_MYSQL_URL unset)";
-  }
-  std::unique_ptr<MariadbTestDatabase> db;
-};
+using Mariadb = MariadbTest;
 
 TEST_F(Mariadb, AFreshDatabaseGetsEveryMigrationOnce) {
   std::vector<std::string> first;
