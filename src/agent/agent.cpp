@@ -71,7 +71,7 @@ Agent::Agent(AgentOptions options)
       options_.state_dir, [this](const TaskResult& r) { send_exit(r); }, options_.stop_grace);
 
   LinkOptions link;
-  parse_server_url(options_.server_url, link.host, link.port);
+  link.servers = parse_server_urls(options_.server_url);
   link.ca_file = options_.ca_file;
   link.credential = credential;
   link.backoff_base = options_.backoff_base;

@@ -26,7 +26,7 @@ inline constexpr std::string_view kAgentVersion = "0.1.0";
 
 struct AgentOptions {
   std::string name;        // the node's name; "" : the credential's
-  std::string server_url;  // https://HOST:PORT
+  std::string server_url;  // https://HOST:PORT, or several controllers' comma-separated
   std::string ca_file;
   std::string state_dir = "/var/lib/shepherd-agent";  // credential, spools, task logs
   std::string boot_id_file = "/proc/sys/kernel/random/boot_id";

@@ -11,6 +11,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <deque>
+#include <optional>
 #include <stdexcept>
 
 namespace shepherd::agent {
@@ -45,6 +46,25 @@ void parse_server_url(const std::string& url, std::string& host, std::string& po
   port = p;
 }
 
+std::vector<ServerAddress> parse_server_urls(const std::string& urls) {
+  std::vector<ServerAddress> out;
+  std::size_t from = 0;
+  while (from <= urls.size()) {
+    const auto comma = std::min(urls.find(',', from), urls.size());
+    std::string one = urls.substr(from, comma - from);
+    one.erase(0, one.find_first_not_of(' '));
+    one.erase(one.find_last_not_of(' ') + 1);
+    if (!one.empty()) {
+      ServerAddress a;
+      parse_server_url(one, a.host, a.port);
+      out.push_back(std::move(a));
+    }
+    from = comma + 1;
+  }
+  if (out.empty()) throw std::invalid_argument("no server URL given");
+  return out;
+}
+
 std::chrono::milliseconds backoff_delay(int failures, std::chrono::milliseconds base,
                                         std::chrono::milliseconds cap, std::mt19937_64& random) {
   const int shift = std::min(failures, 20);
@@ -72,6 +92,9 @@ struct ServerLink::Impl {
 
   ServerLink& owner;
   LinkOptions options;
+  std::size_t current = 0;  // the server of options.servers tried now
+  std::size_t tried = 0;    // servers refused us since the last backoff
+  const ServerAddress& at() const { return options.servers[current]; }
   Callbacks callbacks;
   asio::io_context ioc;
   ssl::context tls;
@@ -96,10 +119,10 @@ struct ServerLink::Impl {
     buffer.clear();
     auto resolver = std::make_shared<tcp::resolver>(ioc);
     resolver->async_resolve(
-        options.host, options.port,
+        at().host, at().port,
         [this, gen, resolver](beast::error_code ec, tcp::resolver::results_type r) {
           if (gen != generation) return;
-          if (ec) return lost(gen, "cannot resolve " + options.host + ": " + ec.message());
+          if (ec) return lost(gen, "cannot resolve " + at().host + ": " + ec.message());
           on_resolved(gen, r);
         });
   }
@@ -110,14 +133,13 @@ struct ServerLink::Impl {
     lowest.async_connect(results, [this, gen](beast::error_code ec, const tcp::endpoint&) {
       if (gen != generation) return;
       if (ec)
-        return lost(gen,
-                    "cannot connect to " + options.host + ":" + options.port + ": " + ec.message());
+        return lost(gen, "cannot connect to " + at().host + ":" + at().port + ": " + ec.message());
       // SNI and the certificate's name must match the host the agent was given.
-      SSL_set_tlsext_host_name(ws->next_layer().native_handle(), options.host.c_str());
-      ws->next_layer().set_verify_callback(ssl::host_name_verification(options.host));
+      SSL_set_tlsext_host_name(ws->next_layer().native_handle(), at().host.c_str());
+      ws->next_layer().set_verify_callback(ssl::host_name_verification(at().host));
       ws->next_layer().async_handshake(ssl::stream_base::client, [this, gen](beast::error_code hs) {
         if (gen != generation) return;
-        if (hs) return lost(gen, "TLS handshake with " + options.host + " failed: " + hs.message());
+        if (hs) return lost(gen, "TLS handshake with " + at().host + " failed: " + hs.message());
         upgrade(gen);
       });
     });
@@ -138,7 +160,7 @@ struct ServerLink::Impl {
     ws->read_message_max(protocol::kMaxFrameBytes);
     ws->text(true);
     auto response = std::make_shared<websocket::response_type>();
-    ws->async_handshake(*response, options.host, std::string(protocol::kAgentPath),
+    ws->async_handshake(*response, at().host, std::string(protocol::kAgentPath),
                         [this, gen, response](beast::error_code ec) {
                           if (gen != generation) return;
                           if (ec) {
@@ -148,7 +170,7 @@ struct ServerLink::Impl {
                                      response->body() + ")";
                             else
                               why += ": " + ec.message();
-                            return lost(gen, why);
+                            return lost(gen, why, leader_in(*response));
                           }
                           queue(protocol::encode(protocol::AgentMessage{callbacks.hello()}));
                           read(gen);
@@ -186,7 +208,7 @@ struct ServerLink::Impl {
       timeouts.keep_alive_pings = true;
       ws->set_option(timeouts);
       beat(generation);
-      spdlog::info("agent: connected to {}:{} as {}", options.host, options.port, welcome->node);
+      spdlog::info("agent: connected to {}:{} as {}", at().host, at().port, welcome->node);
       if (callbacks.connected) callbacks.connected(*welcome);
       return;
     }
@@ -217,7 +239,24 @@ struct ServerLink::Impl {
     });
   }
 
-  void lost(std::uint64_t gen, const std::string& why) {
+  // A standby's refusal names the leader: its place in our list, if it is there.
+  std::optional<std::size_t> leader_in(const websocket::response_type& response) const {
+    const auto named = response.find(protocol::kLeaderHeader);
+    if (named == response.end()) return std::nullopt;
+    ServerAddress leader;
+    try {
+      parse_server_url(std::string(named->value()), leader.host, leader.port);
+    } catch (const std::invalid_argument&) {
+      return std::nullopt;
+    }
+    for (std::size_t i = 0; i < options.servers.size(); ++i)
+      if (options.servers[i].host == leader.host && options.servers[i].port == leader.port)
+        return i;
+    return std::nullopt;
+  }
+
+  void lost(std::uint64_t gen, const std::string& why,
+            std::optional<std::size_t> leader = std::nullopt) {
     if (gen != generation) return;
     ++generation;  // every handler of this connection is stale now
     const bool was_connected = owner.connected_.exchange(false);
@@ -232,8 +271,20 @@ struct ServerLink::Impl {
     // A connection that held a while resets the backoff; one refused at once grows it.
     if (was_connected && std::chrono::steady_clock::now() - connected_at > std::chrono::seconds(30))
       failures = 0;
-    const auto delay = backoff_delay(failures++, options.backoff_base, options.backoff_cap, random);
-    spdlog::warn("agent: {}; connecting again in {} ms", why, delay.count());
+    // Several controllers: the next one (or the leader a standby named) at once, until a whole
+    // round failed; then the backoff.
+    std::chrono::milliseconds delay{0};
+    if (was_connected) tried = 0;
+    if (options.servers.size() > 1 && ++tried < options.servers.size() + (leader ? 1 : 0)) {
+      current = leader ? *leader : (current + 1) % options.servers.size();
+      delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(random));
+    } else {
+      tried = 0;
+      if (options.servers.size() > 1) current = (current + 1) % options.servers.size();
+      delay = backoff_delay(failures++, options.backoff_base, options.backoff_cap, random);
+    }
+    spdlog::warn("agent: {}; connecting to {}:{} in {} ms", why, at().host, at().port,
+                 delay.count());
     if (was_connected && callbacks.disconnected) callbacks.disconnected(why);
     retry.expires_after(delay);
     retry.async_wait([this](beast::error_code ec) {

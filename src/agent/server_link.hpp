@@ -1,7 +1,9 @@
 #pragma once
 // The agent's one connection to the server: a TLS WebSocket at /agent/v1, authenticated by the
 // node's credential, kept up for good: when it drops it is made again after an exponential backoff
-// with full jitter, so thousands of agents of a restarted server come back spread over time.
+// with full jitter, so thousands of agents of a restarted server come back spread over time. With
+// several controllers it goes round them (at once, without backoff, within one round) until the
+// leader takes it.
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -9,14 +11,21 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "protocol/agent_protocol.hpp"
 
 namespace shepherd::agent {
 
-struct LinkOptions {
+struct ServerAddress {
   std::string host;
   std::string port = "8443";
+};
+
+struct LinkOptions {
+  // The controllers, tried in turn: one leads and takes the agent; a standby refuses it and names
+  // the leader, which the agent tries next if it is in this list.
+  std::vector<ServerAddress> servers;
   std::string ca_file;     // the server's CA (shepherd server init's tls/ca.crt)
   std::string credential;  // "<node>:<secret>", from enrolment
   std::chrono::milliseconds backoff_base{1000};
@@ -26,6 +35,9 @@ struct LinkOptions {
 
 // Splits "https://host:port[/...]" (or host:port) into host and port; throws std::invalid_argument.
 void parse_server_url(const std::string& url, std::string& host, std::string& port);
+// A comma-separated list of such URLs (the controllers sharing one store); throws
+// std::invalid_argument, also for an empty list.
+std::vector<ServerAddress> parse_server_urls(const std::string& urls);
 
 // The next wait before connecting again: a uniform draw in [0, min(cap, base * 2^failures)].
 std::chrono::milliseconds backoff_delay(int failures, std::chrono::milliseconds base,

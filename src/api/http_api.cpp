@@ -64,7 +64,12 @@ TaskDefinition read_task_definition(const api::RequestBody& body) {
 }  // namespace
 
 HttpApi::HttpApi(Controller& controller, Store& reader, HttpApiOptions options)
-    : controller_(controller), reader_(reader) {
+    : HttpApi(reader, std::move(options)) {
+  controller_ = &controller;
+}
+
+HttpApi::HttpApi(Store& reader, HttpApiOptions options)
+    : controller_(nullptr), leader_url_(std::move(options.leader_url)), reader_(reader) {
   if (!options.admin_token.empty()) {
     router_.guard(
         [token = options.admin_token](const HttpRequest& req) -> std::optional<HttpResponse> {
@@ -106,17 +111,34 @@ void HttpApi::stop() {
   http_->stop();
 }
 
+net::Handler HttpApi::on_leader(net::Handler handler) {
+  return [this, handler = std::move(handler)](const HttpRequest& req) {
+    if (controller_.load()) return handler(req);
+    const std::optional<std::string> leader = leader_url_ ? leader_url_() : std::nullopt;
+    if (!leader)
+      return HttpResponse::error(503, "no_leader", "",
+                                 "this controller is a standby and no controller leads at the "
+                                 "moment (one takes over within the lease's ttl): try again");
+    // 307 keeps the method and the body; the client sends its token again to the leader, which
+    // shares it (the controllers share one server directory).
+    HttpResponse r = HttpResponse::error(
+        307, "not_leader", "", "this controller is a standby: the leader is at " + *leader);
+    r.headers.emplace_back("Location", *leader + req.target);
+    return r;
+  };
+}
+
 void HttpApi::routes() {
   auto& r = router_;
   // A command that the loop does not take in time is 503, not an error of the server.
-  auto on_loop = [](net::Handler handler) -> net::Handler {
-    return [handler = std::move(handler)](const HttpRequest& req) {
+  auto on_loop = [this](net::Handler handler) -> net::Handler {
+    return on_leader([handler = std::move(handler)](const HttpRequest& req) {
       try {
         return handler(req);
       } catch (const ControllerBusy& e) {
         return HttpResponse::error(503, "unavailable", "", e.what());
       }
-    };
+    });
   };
   r.get("/healthz", [](const HttpRequest&) { return reply(200, {{"ok", true}}); });
   // A listing: every record of one kind, in id order, read from the store.
@@ -196,7 +218,7 @@ void HttpApi::routes() {
         } catch (const api::BadRequest& e) {
           return reject(e.rejection);
         }
-        const CommandResult result = controller_.call([submitted](Controller& c) {
+        const CommandResult result = controller().call([submitted](Controller& c) {
           CommandResult out{c.decide(submitted, "submit:" + submitted.job_id), {}};
           if (!out.outcome.rejection)
             out.record = api::to_json(*c.runtime().state().job(submitted.job_id));
@@ -207,7 +229,7 @@ void HttpApi::routes() {
       }));
   r.post("/api/jobs/([^/]+)/stop", on_loop([this](const HttpRequest& req) {
            const std::string id = req.params[0];
-           const CommandResult result = controller_.call([id](Controller& c) {
+           const CommandResult result = controller().call([id](Controller& c) {
              CommandResult out{c.decide(JobStopRequested{id, "api"}, "stop:" + id), {}};
              if (!out.outcome.rejection) out.record = api::to_json(*c.runtime().state().job(id));
              return out;
@@ -217,7 +239,7 @@ void HttpApi::routes() {
          }));
   r.post("/api/nodes/([^/]+)/repair", on_loop([this](const HttpRequest& req) {
            const std::string name = req.params[0];
-           const CommandResult result = controller_.call([name](Controller& c) {
+           const CommandResult result = controller().call([name](Controller& c) {
              CommandResult out{c.decide(NodeRepaired{name, "api"}, "repair:" + name), {}};
              if (!out.outcome.rejection) out.record = api::to_json(*c.runtime().state().node(name));
              return out;
@@ -232,7 +254,7 @@ void HttpApi::routes() {
   });
   r.post("/api/dead-letters/([^/]+)/retry", on_loop([this](const HttpRequest& req) {
            const std::string id = req.params[0];
-           const bool retried = controller_.call(
+           const bool retried = controller().call(
                [id](Controller& c) { return c.runtime().retry_dead_letter(id, c.now()); });
            if (!retried)
              return reject({RejectionCode::NotFound, "id", "no dead letter with id " + id});

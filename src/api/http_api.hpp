@@ -1,5 +1,8 @@
 #pragma once
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,9 @@ struct HttpApiOptions {
   // Routes besides GET /healthz that the admin token does not guard, because they check a
   // credential of their own (an agent's enrolment with the bootstrap token).
   std::vector<std::string> open_paths;
+  // On a standby controller (no controller to run commands on): the leader's URL, where a command
+  // is redirected (307, same method and body); none while no controller leads.
+  std::function<std::optional<std::string>()> leader_url;
 };
 
 // The HTTP API of every Shepherd server: reads go to the store through `reader` (give it a
@@ -28,7 +34,15 @@ struct HttpApiOptions {
 class HttpApi {
  public:
   HttpApi(Controller& controller, Store& reader, HttpApiOptions options = {});
+  // A standby's: reads are served, commands redirected to the leader until set_controller().
+  HttpApi(Store& reader, HttpApiOptions options);
   ~HttpApi();
+
+  // This server leads now (or, with nullptr, no longer): commands run on `controller`.
+  void set_controller(Controller* controller) { controller_ = controller; }
+  // A handler that needs the leader (a command, an agent's log): on a standby it answers with a
+  // redirect to the leader, or 503 while none leads.
+  net::Handler on_leader(net::Handler handler);
 
   net::Router& router() { return router_; }
   net::HttpServer& server() { return *http_; }
@@ -41,8 +55,10 @@ class HttpApi {
 
  private:
   void routes();
+  Controller& controller() { return *controller_.load(); }
 
-  Controller& controller_;
+  std::atomic<Controller*> controller_;
+  std::function<std::optional<std::string>()> leader_url_;
   Store& reader_;
   net::Router router_;
   std::unique_ptr<net::HttpServer> http_;

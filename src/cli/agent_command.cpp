@@ -31,7 +31,9 @@ void add_agent_command(CLI::App& app, int& code) {
   auto diag = std::make_shared<std::string>();
   auto reboot = std::make_shared<std::string>();
   auto stop_grace = std::make_shared<double>(10);
-  cmd->add_option("--server", o->server_url, "The server, https://HOST:PORT");
+  cmd->add_option("--server", o->server_url,
+                  "The server, https://HOST:PORT; several controllers on one store: their URLs, "
+                  "comma-separated (the agent finds the leader)");
   cmd->add_option("--ca", o->ca_file, "The server's CA certificate (its DIR/tls/ca.crt)");
   cmd->add_option("--dir", o->state_dir, "State: credential, unsent reports, task logs")
       ->capture_default_str();
@@ -70,13 +72,24 @@ void add_agent_command(CLI::App& app, int& code) {
     try {
       if (o->server_url.empty() || o->ca_file.empty())
         throw std::runtime_error("enrol needs --server and --ca (before `enrol`)");
-      client::ClientOptions c;
-      c.server = o->server_url;
-      c.ca_file = o->ca_file;
-      c.token = client::token_in_file(read_secret_file(*token_file), *token_file);
-      c.token_source = "--bootstrap-token-file: the server's DIR/secrets/bootstrap.token";
-      client::ApiClient api(c);
-      const auto answer = api.post(std::string(protocol::kEnrolPath), {{"node", *name}});
+      const std::string token = client::token_in_file(read_secret_file(*token_file), *token_file);
+      // Any controller enrols (the credentials are in the shared store): the first that answers.
+      nlohmann::json answer;
+      const auto servers = agent::parse_server_urls(o->server_url);
+      for (std::size_t i = 0; i < servers.size(); ++i) {
+        client::ClientOptions c;
+        c.server = "https://" + servers[i].host + ":" + servers[i].port;
+        c.ca_file = o->ca_file;
+        c.token = token;
+        c.token_source = "--bootstrap-token-file: the server's DIR/secrets/bootstrap.token";
+        try {
+          answer = client::ApiClient(c).post(std::string(protocol::kEnrolPath), {{"node", *name}});
+          break;
+        } catch (const client::ClientError& e) {
+          if (i + 1 == servers.size()) throw;
+          std::cerr << "shepherd: " << e.what() << "; trying the next server\n";
+        }
+      }
       std::filesystem::create_directories(o->state_dir);
       std::filesystem::permissions(o->state_dir, std::filesystem::perms::owner_all);  // 0700
       write_private_file(agent::credential_path(o->state_dir),

@@ -19,10 +19,17 @@ void add_server_command(CLI::App& app, int& code) {
       "server", "Run the controller for real nodes: HTTPS API and agent gateway on one TLS port");
   auto dir = std::make_shared<std::string>();
   cmd->add_option("--dir", *dir, "The server's directory (made by `shepherd server init`)");
-  auto store = std::make_shared<std::string>();
-  cmd->add_option("--store", *store,
+  auto flags = std::make_shared<server::ServerFlags>();
+  cmd->add_option("--store", flags->store,
                   "The store instead of the config's: mariadb://USER@HOST[:PORT]/DATABASE (the "
                   "password in SHEPHERD_STORE_PASSWORD or store.password_file), or a SQLite file");
+  cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on, instead of the config's");
+  cmd->add_option("--controller-name", flags->controller_name,
+                  "This controller's name among those on one database (controller.name; "
+                  "default HOST:PORT)");
+  cmd->add_option("--url", flags->controller_url,
+                  "The URL agents and clients reach this controller by (controller.url; default "
+                  "https://HOST:PORT)");
 
   auto* init =
       cmd->add_subcommand("init", "Create a server directory: config, CA, certificate, tokens");
@@ -51,7 +58,7 @@ void add_server_command(CLI::App& app, int& code) {
     }
   });
 
-  cmd->callback([cmd, init, dir, store, &code] {
+  cmd->callback([cmd, init, dir, flags, &code] {
     if (init->parsed()) return;
     if (dir->empty()) {
       std::cerr
@@ -66,9 +73,15 @@ void add_server_command(CLI::App& app, int& code) {
       ::umask(0077);        // the database holds jobs' environments and credentials' hashes
       StopSignals signals;  // before the server starts a thread
       server::Server s(
-          *dir, [](const std::string& line) { std::cout << line << std::endl; }, *store);
+          *dir, [](const std::string& line) { std::cout << line << std::endl; }, *flags);
       const auto stopping = signals.on_stop([&s] { s.stop(); });  // gone before `s`
       s.run();
+    } catch (const server::LeadershipLost& e) {
+      // Exits rather than go back to standby in-process: everything the leader held (sessions,
+      // caches, threads) goes with the process; the service manager starts a fresh standby.
+      std::cerr << "shepherd: " << e.what()
+                << "; exiting (start it again: it joins as a standby)\n";
+      code = 3;
     } catch (const ConfigError& e) {
       std::cerr << "shepherd: " << e.what() << "\n";
       code = 2;

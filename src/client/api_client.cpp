@@ -245,6 +245,20 @@ ApiClient::Answer ApiClient::send(const std::string& method, const std::string& 
         throw ClientError("cannot reach " + base_ + ": " + httplib::to_string(err));
     }
   }
+  // A standby controller sends a command to the leader (307 keeps the method and body): followed
+  // once, and only to the same scheme, so a token for https never goes out in clear text.
+  if (res->status == 307 && res->has_header("Location") && !redirected_) {
+    const std::string location = res->get_header_value("Location");
+    const std::string scheme = base_.substr(0, base_.find("://") + 3);
+    const auto path_at = location.find('/', scheme.size());
+    if (location.starts_with(scheme) && path_at != std::string::npos) {
+      ClientOptions leader = options_;
+      leader.server = location.substr(0, path_at);
+      ApiClient to_leader(leader);
+      to_leader.redirected_ = true;
+      return to_leader.send(method, location.substr(path_at), body);
+    }
+  }
   if (res->status < 200 || res->status > 299)
     throw ClientError(
         http_error(res->status, res->body, !options_.token.empty(), options_.token_source));

@@ -86,6 +86,7 @@ class ApiClient {
   std::string host_;
   int port_ = 0;
   std::unique_ptr<httplib::Client> http_;
+  bool redirected_ = false;  // this client follows a redirect: it follows no other
 };
 
 }  // namespace shepherd::client

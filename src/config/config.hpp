@@ -27,6 +27,12 @@ struct Config {
   std::string store_table_nodes = "nodes";
   std::string webhook_url;  // SECRET: only from the environment or a private file; never logged
   std::string listen = "127.0.0.1:8080";
+  // Several controllers on one MariaDB store (docs/architecture.md, "Several controllers"): this
+  // one's name (unique per database; "": HOST:PORT) and the URL agents and clients reach it by
+  // ("": https://HOST:PORT), and the leader lease's time to live in seconds (at least 1).
+  std::string controller_name;
+  std::string controller_url;
+  double controller_lease_ttl = 10;
   // How long the store keeps event keys (the idempotency record) and the timeline: by age, counted
   // back from the newest row, and by rows (store/sqlite_retention.hpp).
   double events_max_age = 30 * 86400.0;
@@ -45,8 +51,8 @@ class ConfigError : public std::runtime_error {
 // Reads the YAML file (none if the path is empty), then applies `env`. Throws ConfigError.
 // YAML keys: cluster_name, store.path, store.url, store.password_file,
 // store.tables.{jobs, tasks, nodes} (also from seed 001's JOB_TABLE_NAME, TASK_TABLE_NAME,
-// NODE_TABLE_NAME), listen, policy.{max_retries, diag_level, diag_timeout,
-// reboot_timeout, heartbeat_timeout, app_exit_codes}, notify.webhook_url_file,
+// NODE_TABLE_NAME), listen, controller.{name, url, lease_ttl}, policy.{max_retries, diag_level,
+// diag_timeout, reboot_timeout, heartbeat_timeout, app_exit_codes}, notify.webhook_url_file,
 // store.retention.{events_max_age, events_max_rows, timeline_max_age, timeline_max_rows}. Each is
 // overridden by SHEPHERD_<KEY> (dots as underscores, upper case; lists comma-separated; empty
 // values count as unset). The webhook URL comes from SHEPHERD_WEBHOOK_URL, or from the file named

@@ -9,7 +9,7 @@
 namespace shepherd::config_detail {
 namespace {
 
-const std::array<Field, 21> kFields{{
+const std::array<Field, 24> kFields{{
     {"cluster_name", Type::String, &Config::cluster_name},
     {"store.path", Type::String, &Config::store_path, nullptr, nullptr, 0, 0, true},
     {"store.url", Type::String, &Config::store_url, nullptr, nullptr, 0, 0, true},
@@ -20,6 +20,13 @@ const std::array<Field, 21> kFields{{
     {"store.tables.tasks", Type::String, &Config::store_table_tasks},
     {"store.tables.nodes", Type::String, &Config::store_table_nodes},
     {"listen", Type::String, &Config::listen},
+    // Several controllers on one MariaDB store: each one's name and URL ("": from the host's name
+    // and the listen port), and the leader lease's ttl.
+    {"controller.name", Type::String, &Config::controller_name, nullptr, nullptr, 0, 0, true},
+    {"controller.url", Type::String, &Config::controller_url, nullptr, nullptr, 0, 0, true},
+    {.path = "controller.lease_ttl",
+     .type = Type::Seconds,
+     .config_seconds = &Config::controller_lease_ttl},
     // Policy values are range-checked by the domain's one rule (policy_problem), not here.
     {"policy.max_retries", Type::Int, nullptr, &Policy::max_retries, nullptr, INT_MIN, INT_MAX},
     {"policy.diag_level", Type::Int, nullptr, &Policy::diag_level, nullptr, INT_MIN, INT_MAX},

@@ -173,6 +173,8 @@ void Controller::run(std::chrono::milliseconds max_sleep) {
     }
     try {
       settle();
+    } catch (const FencedOut&) {
+      throw;  // another controller leads now: this one must stop, not try again
     } catch (const std::exception& e) {
       // A store error: nothing of the batch was written and its sources send again; the loop
       // goes on after a pause rather than spin on a store that is down.

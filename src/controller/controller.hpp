@@ -74,6 +74,8 @@ class Controller {
   // action's retry or answer deadline.
   std::optional<TimeMs> next_wakeup();
   // Real time: settles, then sleeps until the next wakeup, a post, or `max_sleep`, until stop().
+  // A store error is logged and tried again after a pause, but FencedOut (another controller
+  // leads now) ends it: it is thrown to the caller.
   void run(std::chrono::milliseconds max_sleep = std::chrono::milliseconds(1000));
   // Waits (at most `max_wait`) until something is posted or stop() is called.
   void wait_for_work(std::chrono::milliseconds max_wait);

@@ -1,5 +1,7 @@
 #pragma once
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +21,9 @@ struct GatewayOptions {
   std::chrono::seconds hello_timeout{10};
   std::string bootstrap_token;                  // enrolment's; "" refuses every enrolment
   std::chrono::milliseconds log_timeout{5000};  // an agent's answer to a log request
+  // On a standby controller: the leader's URL, which an agent that connects here is told (in the
+  // refusal's X-Shepherd-Leader header); none while no controller leads.
+  std::function<std::optional<std::string>()> leader_url;
 };
 
 // A piece of a task's log, fetched from its node's agent.
@@ -42,10 +47,10 @@ class AgentSession;
 // the engine's actions to the connected agents.
 class AgentGateway : public ClusterDriver, public net::UpgradeHandler {
  public:
-  // The controller comes after (it is built with this gateway as its driver): set_controller()
-  // before the server accepts connections.
+  // The controller comes after (it is built with this gateway as its driver). Until
+  // set_controller() (a standby's gateway), agents are refused and sent to the leader.
   AgentGateway(CredentialStore& credentials, GatewayOptions options);
-  void set_controller(Controller& controller) { controller_ = &controller; }
+  void set_controller(Controller* controller) { controller_ = controller; }
   ~AgentGateway() override;
 
   // ClusterDriver: any thread. A node not connected fails the hand-over (retried with backoff).
@@ -65,7 +70,7 @@ class AgentGateway : public ClusterDriver, public net::UpgradeHandler {
   void close_all();
 
   // For sessions.
-  Controller& controller() { return *controller_; }
+  Controller* controller() { return controller_.load(); }
   CredentialStore& credentials() { return credentials_; }
   const GatewayOptions& options() const { return options_; }
   // A session that said hello takes the node's place (an older session of the node is closed).
@@ -76,7 +81,7 @@ class AgentGateway : public ClusterDriver, public net::UpgradeHandler {
  private:
   std::shared_ptr<AgentSession> session_of(const std::string& node) const;
 
-  Controller* controller_ = nullptr;
+  std::atomic<Controller*> controller_{nullptr};
   CredentialStore& credentials_;
   GatewayOptions options_;
   mutable std::mutex mu_;

@@ -29,6 +29,15 @@ AgentSession::AgentSession(AgentGateway& gateway, net::TlsStream stream, std::st
 AgentSession::~AgentSession() = default;
 
 void AgentSession::start(net::UpgradeRequest request) {
+  if (!controller_) {
+    // A standby: agents connect to the leader only (it alone hands out actions).
+    const auto& leader_url = gateway_.options().leader_url;
+    const std::optional<std::string> leader = leader_url ? leader_url() : std::nullopt;
+    return refuse(503, "not_leader",
+                  leader ? "this controller is a standby: the leader is at " + *leader
+                         : "this controller is a standby and no controller leads at the moment",
+                  leader.value_or(""));
+  }
   // The credential is "Authorization: Bearer <node>:<secret>" (node names hold no ':').
   const std::string auth(request[http::field::authorization]);
   constexpr std::string_view kScheme = "Bearer ";
@@ -72,9 +81,11 @@ void AgentSession::start(net::UpgradeRequest request) {
   });
 }
 
-void AgentSession::refuse(unsigned status, const std::string& code, const std::string& message) {
+void AgentSession::refuse(unsigned status, const std::string& code, const std::string& message,
+                          const std::string& leader) {
   auto response = std::make_shared<http::response<http::string_body>>();
   response->result(status);
+  if (!leader.empty()) response->set(protocol::kLeaderHeader, leader);
   response->version(11);
   response->set(http::field::content_type, "application/json");
   response->keep_alive(false);
@@ -117,7 +128,7 @@ void AgentSession::on_message(const std::string& text) {
     if (const auto* hello = std::get_if<protocol::Hello>(&message)) return on_hello(*hello);
     return close("the first message must be a hello");
   }
-  controller_.heard_from(node_);
+  controller_->heard_from(node_);
   std::visit(
       [this](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -149,10 +160,10 @@ void AgentSession::on_hello(const protocol::Hello& hello) {
   gateway_.attach(node_, shared_from_this());
   send(encode(
       protocol::ServerMessage{protocol::Welcome{node_, gateway_.options().heartbeat_seconds}}));
-  controller_.node_connected(node_);
+  controller_->node_connected(node_);
   NodeRegistered registered{node_,          hello.boot_id,       hello.ip, hello.ibdev, hello.gpus,
                             hello.gpu_type, hello.driver_version};
-  controller_.post(EventBody{std::move(registered)}, "hello:" + node_);
+  controller_->post(EventBody{std::move(registered)}, "hello:" + node_);
   spdlog::info("gateway: {} connected from {} (boot {}, {} GPUs, agent {})", node_, remote_,
                hello.boot_id, hello.gpus, hello.agent_version);
 }
@@ -183,7 +194,7 @@ void AgentSession::on_report(const protocol::Report& r) {
   // The key is the agent's report id, scoped to its node: a report sent again after a reconnect
   // is recognised and ignored, and acknowledged again.
   std::weak_ptr<AgentSession> weak = weak_from_this();
-  controller_.post(Event{"agent:" + node_ + ":" + r.id, 0, std::move(body)}, [weak, id = r.id] {
+  controller_->post(Event{"agent:" + node_ + ":" + r.id, 0, std::move(body)}, [weak, id = r.id] {
     if (auto self = weak.lock())
       self->send(encode(protocol::ServerMessage{protocol::ReportAck{id}}));
   });
@@ -273,7 +284,7 @@ void AgentSession::end(const std::string& why) {
   // outbox_ stays: a write in flight still reads its front.
   if (said_hello_) {
     spdlog::info("gateway: {} disconnected: {}", node_, why);
-    if (gateway_.detach(node_, this)) controller_.node_disconnected(node_);
+    if (gateway_.detach(node_, this)) controller_->node_disconnected(node_);
   } else {
     spdlog::debug("gateway: connection from {} ended before its hello: {}", remote_, why);
   }

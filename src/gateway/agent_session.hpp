@@ -29,7 +29,8 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
 
  private:
   using Socket = boost::beast::websocket::stream<net::TlsStream>;
-  void refuse(unsigned status, const std::string& code, const std::string& message);
+  void refuse(unsigned status, const std::string& code, const std::string& message,
+              const std::string& leader = "");
   void read();
   void on_message(const std::string& text);
   void on_hello(const protocol::Hello& hello);
@@ -40,7 +41,7 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   void end(const std::string& why);
 
   AgentGateway& gateway_;
-  Controller& controller_;
+  Controller* controller_;  // none on a standby: the agent is refused
   Socket ws_;
   std::string remote_;
   std::string node_;  // from the credential; the hello must name the same node

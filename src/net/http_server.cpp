@@ -39,6 +39,7 @@ std::string percent_decode(std::string_view s) {
 
 void split_target(std::string_view target, HttpRequest& r) {
   const auto q = target.find('?');
+  r.target = std::string(target);
   r.path = percent_decode(target.substr(0, q));
   if (q == std::string_view::npos) return;
   std::string_view rest = target.substr(q + 1);

@@ -19,7 +19,8 @@ namespace shepherd::net {
 // the handler runs.
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
-  std::string path;    // the target without its query
+  std::string target;  // as sent: path and query, still percent-encoded
+  std::string path;    // the target without its query, decoded
   std::map<std::string, std::string> query;
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;

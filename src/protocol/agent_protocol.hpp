@@ -13,6 +13,8 @@ namespace shepherd::protocol {
 inline constexpr int kVersion = 1;
 inline constexpr std::string_view kAgentPath = "/agent/v1";
 inline constexpr std::string_view kEnrolPath = "/agent/v1/enrol";
+// A standby controller refuses an agent with 503 and names the leader's URL in this header.
+inline constexpr std::string_view kLeaderHeader = "X-Shepherd-Leader";
 // A frame larger than this is refused (a diagnostic report is the largest message).
 inline constexpr std::size_t kMaxFrameBytes = 1u << 20;
 

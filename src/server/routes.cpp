@@ -1,4 +1,4 @@
-// The routes only `shepherd server` has: those that reach real agents.
+// The routes only `shepherd server` has: those that reach real agents, and the controllers.
 #include <spdlog/spdlog.h>
 
 #include "api/http_api.hpp"
@@ -17,17 +17,54 @@ constexpr std::size_t kLogPiece = 256 << 10;  // bytes per GET .../logs at most
 void Server::add_routes() {
   net::Router& r = api_->router();
   // The node's agent is refused from now on, and its connection is closed.
-  r.post("/api/nodes/([^/]+)/revoke", [this](const net::HttpRequest& req) {
+  // Which controllers share the store, which one leads, and its lease's epoch.
+  r.get("/api/cluster", [this](const net::HttpRequest&) {
+    ClusterView view;
+    try {
+      view = leadership_->view();
+    } catch (const std::exception& e) {
+      return net::HttpResponse::error(503, "unavailable", "", e.what());
+    }
+    const auto ttl = leadership_->ttl().count();
+    nlohmann::json leader = nullptr;
+    if (view.lease)
+      leader = {{"name", view.lease->holder},
+                {"url", view.lease->url},
+                {"epoch", view.lease->epoch},
+                {"acquired_at", view.lease->acquired_at},
+                {"renewed_at", view.lease->renewed_at},
+                {"expires_at", view.lease->expires_at},
+                {"lapsed", ttl > 0 && view.lease->expires_at < view.now}};
+    nlohmann::json controllers = nlohmann::json::array();
+    for (const auto& c : view.controllers) {
+      const bool leads = view.lease && view.lease->holder == c.controller.name;
+      controllers.push_back({{"name", c.controller.name},
+                             {"url", c.controller.url},
+                             {"version", c.controller.version},
+                             {"role", leads ? "leader" : "standby"},
+                             {"started_at", c.started_at},
+                             {"seen_at", c.seen_at},
+                             // Each writes its row at least every third of the ttl.
+                             {"alive", ttl == 0 || view.now - c.seen_at <= 2 * ttl}});
+    }
+    return api::reply(200, {{"this_controller", me_.name},
+                            {"leader", leader},
+                            {"controllers", controllers},
+                            {"lease_ttl_ms", ttl},
+                            {"now", view.now}});
+  });
+  // The node's agent is refused from now on, and its connection (to the leader) is closed.
+  r.post("/api/nodes/([^/]+)/revoke", api_->on_leader([this](const net::HttpRequest& req) {
     const std::string name = req.params[0];
     if (!credentials_->revoke(name, clock_->now()))
       return api::reject({RejectionCode::NotFound, "node", "node " + name + " never enrolled"});
     gateway_->disconnect(name);
     spdlog::warn("server: node {} revoked (from {})", name, req.remote);
     return api::reply(200, {{"node", name}, {"revoked", true}});
-  });
+  }));
   // An operator lets the node enrol again (re-installed, its credential lost): its credential is
   // dropped and its connection closed; the next enrolment with the bootstrap token gets a new one.
-  r.post("/api/nodes/([^/]+)/reenrol", [this](const net::HttpRequest& req) {
+  r.post("/api/nodes/([^/]+)/reenrol", api_->on_leader([this](const net::HttpRequest& req) {
     const std::string name = req.params[0];
     if (!credentials_->allow_enrolment(name))
       return api::reject({RejectionCode::NotFound, "node", "node " + name + " never enrolled"});
@@ -35,10 +72,11 @@ void Server::add_routes() {
     spdlog::warn("server: node {} may enrol again; its credential is dropped (from {})", name,
                  req.remote);
     return api::reply(200, {{"node", name}, {"enrolment", "open"}});
-  });
+  }));
   // A task's log, read from its node's agent: ?offset=N; the answer is text with X-Next-Offset
   // and X-Task-Ended (nothing more will come), for `shepherd task logs --follow`.
-  r.get("/api/tasks/([^/]+)/logs", [this](const net::HttpRequest& req) {
+  // On the leader: the agents are connected to it.
+  r.get("/api/tasks/([^/]+)/logs", api_->on_leader([this](const net::HttpRequest& req) {
     Snapshot st;
     reader_->load(st);
     const Task* task = st.task(req.params[0]);
@@ -70,7 +108,7 @@ void Server::add_routes() {
     } catch (const gateway::LogUnavailable& e) {
       return net::HttpResponse::error(503, "unavailable", "node", e.what());
     }
-  });
+  }));
 }
 
 }  // namespace shepherd::server

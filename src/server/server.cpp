@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -12,6 +13,8 @@
 #include "notify/background_notifier.hpp"
 #include "notify/sinks.hpp"
 #include "notify/webhook.hpp"
+#include "server/leader_only.hpp"
+#include "server/lease_keeper.hpp"
 #include "server/stores.hpp"
 
 namespace shepherd::server {
@@ -47,20 +50,42 @@ std::shared_ptr<boost::asio::ssl::context> tls_context(const Layout& at) {
   return ctx;
 }
 
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+// This controller's name and URL: the settings, else from the listen address (its host unless it
+// listens on every interface, then this machine's name).
+ControllerIdentity identity_of(const Config& config, int port) {
+  std::string host = split_listen(config.listen).first;
+  if (host.empty() || host == "0.0.0.0" || host == "::") host = host_name();
+  const std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  const std::string where = shown + ":" + std::to_string(port);
+  ControllerIdentity me;
+  me.name = config.controller_name.empty() ? where : config.controller_name;
+  me.url = config.controller_url.empty() ? "https://" + where : config.controller_url;
+  while (!me.url.empty() && me.url.back() == '/') me.url.pop_back();
+  me.version = "0.1.0";
+  return me;
+}
+
 }  // namespace
 
 Server::Server(const std::string& dir, std::function<void(const std::string&)> print,
-               const std::string& store)
-    : layout_{dir}, print_(std::move(print)), clock_(std::make_unique<SystemClock>()) {
-  Config config = load_config(layout_.config(), process_environment());
-  override_store(config, store);
+               const ServerFlags& flags)
+    : layout_{dir},
+      print_(std::move(print)),
+      clock_(std::make_unique<SystemClock>()),
+      config_(std::make_unique<Config>(load_config(layout_.config(), process_environment()))) {
+  Config& config = *config_;
+  override_store(config, flags.store);
+  if (!flags.listen.empty()) config.listen = flags.listen;
+  if (!flags.controller_name.empty()) config.controller_name = flags.controller_name;
+  if (!flags.controller_url.empty()) config.controller_url = flags.controller_url;
   listen_ = config.listen;
   const auto [host, port] = split_listen(config.listen);
-  Stores stores = open_stores(config, layout_.database());
-  store_ = std::move(stores.writer);
-  reader_ = std::move(stores.reader);
-  credentials_ = std::move(stores.credentials);
-  store_description_ = stores.description;
 
   fanout_ = std::make_shared<FanoutNotifier>(
       std::vector<std::shared_ptr<NotificationSink>>{std::make_shared<LogSink>()});
@@ -72,24 +97,30 @@ Server::Server(const std::string& dir, std::function<void(const std::string&)> p
   notifier_ =
       std::make_unique<BackgroundNotifier>(fanout_);  // a slow receiver never holds the loop
 
-  gateway::GatewayOptions gw;
-  gw.bootstrap_token = read_secret_file(layout_.bootstrap_token());
-  gw.heartbeat_seconds = std::max(1, static_cast<int>(config.policy.heartbeat_timeout / 6));
-  gateway_ = std::make_shared<gateway::AgentGateway>(*credentials_, gw);
-  controller_ = std::make_unique<Controller>(*store_, *gateway_, *notifier_,
-                                             Engine(config.policy, config.cluster_name), *clock_,
-                                             config.policy);
-  gateway_->set_controller(*controller_);
-
   HttpApiOptions api;
   api.tls = tls_context(layout_);
   api.admin_token = read_secret_file(layout_.admin_token());
   api.open_paths.emplace_back(protocol::kEnrolPath);
-  api_ = std::make_unique<HttpApi>(*controller_, *reader_, api);
+  api.leader_url = [this] { return leader_url(); };
+  gateway::GatewayOptions gw;
+  gw.bootstrap_token = read_secret_file(layout_.bootstrap_token());
+  gw.heartbeat_seconds = std::max(1, static_cast<int>(config.policy.heartbeat_timeout / 6));
+  gw.leader_url = api.leader_url;
+
+  Stores stores = open_stores(config, layout_.database(), *clock_);
+  reader_ = std::move(stores.reader);
+  credentials_ = std::move(stores.credentials);
+  open_writer_ = std::move(stores.open_writer);
+  store_description_ = stores.description;
+
+  gateway_ = std::make_shared<gateway::AgentGateway>(*credentials_, gw);
+  api_ = std::make_unique<HttpApi>(*reader_, api);
   api_->server().on_upgrade(std::string(protocol::kAgentPath), gateway_);
   gateway_->add_routes(api_->router());
   add_routes();
   port_ = api_->bind(host, port);
+  me_ = identity_of(config, port_);  // the port bound (port 0 in tests: any free one)
+  leadership_ = stores.open_leadership(me_);
 }
 
 Server::~Server() {
@@ -97,26 +128,114 @@ Server::~Server() {
   if (gateway_) gateway_->close_all();
 }
 
+std::optional<std::string> Server::leader_url() {
+  try {
+    const ClusterView view = leadership_->view();
+    if (!view.lease || view.lease->expires_at < view.now || view.lease->holder == me_.name)
+      return std::nullopt;
+    return view.lease->url;
+  } catch (const std::exception& e) {
+    spdlog::warn("server: cannot read who leads: {}", e.what());
+    return std::nullopt;
+  }
+}
+
 void Server::run() {
-  controller_->start();
   api_->start();
-  print_("shepherd server: " + layout_.dir + ", store " + store_description_ +
-         ", listening on https://" + listen_.substr(0, listen_.rfind(':')) + ":" +
-         std::to_string(port_) + " (API and agents; admin token " + layout_.admin_token() + ")");
+  print_("shepherd server: " + layout_.dir + ", store " + store_description_ + ", controller " +
+         me_.name + " (" + me_.url + "), listening on https://" +
+         listen_.substr(0, listen_.rfind(':')) + ":" + std::to_string(port_) +
+         " (API and agents; admin token " + layout_.admin_token() + ")");
   struct StopHttp {
     HttpApi& api;
     gateway::AgentGateway& gateway;
     ~StopHttp() {
+      api.set_controller(nullptr);
+      gateway.set_controller(nullptr);
       api.stop();
       gateway.close_all();
     }
   } stop_http{*api_, *gateway_};
-  controller_->run();
+  if (const auto epoch = campaign()) lead(*epoch);
+}
+
+// Tries for the lease every fifth of its ttl until this controller leads or is stopped.
+std::optional<std::int64_t> Server::campaign() {
+  const auto every =
+      std::max(std::chrono::milliseconds(200),
+               std::chrono::duration_cast<std::chrono::milliseconds>(leadership_->ttl() / 5));
+  std::string said;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return std::nullopt;
+    }
+    try {
+      if (const auto epoch = leadership_->try_lead()) return epoch;
+      const auto leader = leadership_->view().lease;
+      const std::string now =
+          leader ? leader->holder + " leads (epoch " + std::to_string(leader->epoch) + ")" : "";
+      if (now != said)
+        print_("shepherd server: standby; " + (now.empty() ? "no controller leads yet" : now));
+      said = now;
+    } catch (const std::exception& e) {
+      spdlog::warn("server: campaign for the leader lease failed: {}", e.what());
+    }
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, every, [this] { return stopping_; });
+  }
+}
+
+void Server::lose(const std::string& why) {
+  std::lock_guard lock(mu_);
+  if (lost_.empty()) lost_ = why;
+  if (controller_) controller_->stop();
+}
+
+void Server::lead(std::int64_t epoch) {
+  const Config& config = *config_;
+  try {
+    store_ = open_writer_(epoch);
+    keeper_ =
+        std::make_unique<LeaseKeeper>(*leadership_, [this](const std::string& why) { lose(why); });
+    hands_ = std::make_unique<LeaderOnly>(*gateway_, *notifier_, *keeper_);
+    {
+      std::lock_guard lock(mu_);
+      controller_ = std::make_unique<Controller>(*store_, *hands_, *hands_,
+                                                 Engine(config.policy, config.cluster_name),
+                                                 *clock_, config.policy);
+      if (stopping_ || !lost_.empty()) controller_->stop();
+    }
+    gateway_->set_controller(controller_.get());
+    api_->set_controller(controller_.get());
+    controller_->start();
+    leading_ = true;
+    print_("shepherd server: controller " + me_.name + " leads (epoch " + std::to_string(epoch) +
+           ")");
+    controller_->run();
+  } catch (const FencedOut& e) {
+    lose(e.what());
+  }
+  leading_ = false;
+  api_->set_controller(nullptr);
+  gateway_->set_controller(nullptr);
+  keeper_.reset();  // no renewal after this
+  std::string lost;
+  {
+    std::lock_guard lock(mu_);
+    lost = lost_;
+  }
+  if (!lost.empty())
+    throw LeadershipLost("controller " + me_.name + " lost the leader lease of epoch " +
+                         std::to_string(epoch) + ": " + lost);
+  leadership_->resign();  // a standby takes over now, not when the lease lapses
 }
 
 void Server::stop() {
+  std::lock_guard lock(mu_);
   stopping_ = true;
   if (controller_) controller_->stop();
+  wake_.notify_all();
 }
 
 }  // namespace shepherd::server

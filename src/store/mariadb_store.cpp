@@ -163,8 +163,10 @@ struct MariadbStore::Sql {
 
 MariadbStore::MariadbStore(MariadbOptions options)
     : options_(std::move(options)), sql_(std::make_unique<Sql>(options_.tables)) {
-  db_ = options_.writer_lock ? std::make_unique<Connection>(options_.endpoint, take_writer_lock)
-                             : std::make_unique<Connection>(options_.endpoint);
+  db_ = options_.fence_epoch != 0
+            ? std::make_unique<Connection>(options_.endpoint,
+                                           [this](Connection& db) { register_writer(db); })
+            : std::make_unique<Connection>(options_.endpoint);
   migrate(options_.migrations.empty() ? mariadb_migrations() : options_.migrations);
   auto flush = db_->query_with("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit");
   if (!flush.empty() && flush[0][0] && *flush[0][0] != "1")
@@ -178,24 +180,39 @@ MariadbStore::MariadbStore(MariadbOptions options)
 
 MariadbStore::~MariadbStore() = default;
 
-void MariadbStore::take_writer_lock(Connection& db) {
-  const std::string name = "CONCAT('shepherd_writer.', DATABASE())";
-  // A few seconds: a killed session's lock is released a moment after the kill.
-  auto got = db.query_with("SELECT GET_LOCK(" + name + ", 5)");
-  if (!got.empty() && got[0][0].value_or("") == "1") return;
-  auto holder = db.query_with("SELECT IS_USED_LOCK(" + name + ")");
-  const std::string held_by = holder.empty() ? "" : holder[0][0].value_or("");
-  // Our own session from before a network cut, which the server has not noticed yet (it may keep
-  // it until wait_timeout): end it and take the lock.
-  if (db.previous_session_id() != 0 && held_by == std::to_string(db.previous_session_id())) {
-    db.exec("KILL CONNECTION " + held_by);
-    got = db.query_with("SELECT GET_LOCK(" + name + ", 5)");
-    if (!got.empty() && got[0][0].value_or("") == "1") return;
-  }
-  throw StoreError("mariadb " + db.endpoint().describe() +
-                   ": another controller writes to this database (its connection " +
-                   (held_by.empty() ? std::string("?") : held_by) +
-                   " holds the writer lock); one controller per database for now: stop it first");
+// Each connection of the leader's store, the first and every one made again: recorded in the
+// lease's row, which says at once whether the epoch still holds.
+void MariadbStore::register_writer(Connection& db) {
+  if (db.run_with("UPDATE shepherd_leader SET writer_session = CONNECTION_ID() WHERE id = 1 AND "
+                  "epoch = ?",
+                  options_.fence_epoch) != 1)
+    throw FencedOut("mariadb " + db.endpoint().describe() + ": the leader lease of epoch " +
+                    std::to_string(options_.fence_epoch) +
+                    " is over: another controller leads; this one writes nothing more");
+}
+
+// Inside a write transaction: the shared lock keeps a take-over (which updates the row) waiting
+// until this transaction ends, and a take-over that came first fails it here.
+void MariadbStore::check_fence() {
+  if (options_.fence_epoch == 0) return;
+  const auto rows =
+      db_->query_with("SELECT epoch, holder FROM shepherd_leader WHERE id = 1 LOCK IN SHARE MODE");
+  if (!rows.empty() && rows[0][0].value_or("") == std::to_string(options_.fence_epoch)) return;
+  throw FencedOut("mariadb " + options_.endpoint.describe() + ": the leader lease of epoch " +
+                  std::to_string(options_.fence_epoch) + " is over: " +
+                  (rows.empty()
+                       ? std::string("no lease")
+                       : rows[0][1].value_or("?") + " leads at epoch " + rows[0][0].value_or("?")) +
+                  "; nothing written");
+}
+
+// Statements that make one write, in a transaction with the fence's check.
+template <typename F>
+void MariadbStore::fenced(F&& statements) {
+  Transaction tx(*db_);
+  check_fence();
+  statements();
+  tx.commit();
 }
 
 // A read: tried once more on a new connection when the connection was lost.
@@ -415,6 +432,7 @@ void MariadbStore::write_batch(const std::vector<Commit>& batch,
   const CoalescedBatch records(batch);
   Connection& db = *db_;
   Transaction tx(db);
+  check_fence();
   std::vector<const Commit*> fresh;
   std::vector<const Transition*> transitions;
   std::vector<const Action*> actions;
@@ -613,29 +631,34 @@ std::vector<PendingAction> MariadbStore::pending_actions(TimeMs now, std::size_t
 void MariadbStore::mark_actions_done(const std::vector<std::string>& action_ids) {
   if (action_ids.empty()) return;
   writing("mark_actions_done", [&] {
-    Transaction tx(*db_);
-    for (const auto& id : action_ids) db_->run_with("DELETE FROM shepherd_outbox WHERE id = ?", id);
-    tx.commit();
+    fenced([&] {
+      for (const auto& id : action_ids)
+        db_->run_with("DELETE FROM shepherd_outbox WHERE id = ?", id);
+    });
   });
 }
 
 void MariadbStore::mark_action_failed(const std::string& action_id, const std::string& error,
                                       TimeMs retry_at) {
   writing("mark_action_failed", [&] {
-    db_->run_with(
-        "UPDATE shepherd_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-        "WHERE id = ?",
-        error, retry_at, action_id);
+    fenced([&] {
+      db_->run_with(
+          "UPDATE shepherd_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = "
+          "? WHERE id = ?",
+          error, retry_at, action_id);
+    });
   });
 }
 
 void MariadbStore::mark_action_dead(const std::string& action_id, const std::string& error,
                                     TimeMs at) {
   writing("mark_action_dead", [&] {
-    db_->run_with(
-        "UPDATE shepherd_outbox SET attempts = attempts + 1, last_error = ?, dead_at = ? "
-        "WHERE id = ?",
-        error, at, action_id);
+    fenced([&] {
+      db_->run_with(
+          "UPDATE shepherd_outbox SET attempts = attempts + 1, last_error = ?, dead_at = ? "
+          "WHERE id = ?",
+          error, at, action_id);
+    });
   });
 }
 
@@ -657,6 +680,7 @@ std::vector<PendingAction> MariadbStore::dead_letters(std::size_t limit) {
 std::optional<PendingAction> MariadbStore::revive_action(const std::string& action_id, TimeMs at) {
   return writing("revive_action", [&]() -> std::optional<PendingAction> {
     Transaction tx(*db_);
+    check_fence();
     auto rows = db_->query_with(std::string("SELECT ") + kActionColumns +
                                     " FROM shepherd_outbox WHERE id = ? AND dead_at IS NOT NULL "
                                     "FOR UPDATE",
@@ -685,8 +709,12 @@ std::vector<TimelineEntry> MariadbStore::timeline(std::int64_t after_seq, std::s
 
 std::int64_t MariadbStore::begin_incarnation(TimeMs at) {
   return writing("begin_incarnation", [&] {
-    db_->run_with("INSERT INTO shepherd_controller_incarnations (started_at) VALUES (?)", at);
-    return db_->last_insert_id();
+    std::int64_t number = 0;
+    fenced([&] {
+      db_->run_with("INSERT INTO shepherd_controller_incarnations (started_at) VALUES (?)", at);
+      number = db_->last_insert_id();
+    });
+    return number;
   });
 }
 

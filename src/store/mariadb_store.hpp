@@ -27,12 +27,12 @@ struct MariadbOptions {
   MariadbTables tables;
   // The schema changes to apply (tests give others); empty: this build's (mariadb_migrations()).
   std::span<const Migration> migrations;
-  // The controller's writer: holds the database's writer lock (a MariaDB named lock, bound to this
-  // store's connection) from opening on, and takes it again on each new connection. Opening fails
-  // while another writer holds it; a writer whose connection was lost and whose lock another took
-  // meanwhile can write nothing more (each write goes through that connection). One writer per
-  // database until leader election exists.
-  bool writer_lock = false;
+  // The leader's store: the epoch of its lease (MariadbLease). Every write checks, under a shared
+  // lock on the lease's row, that this epoch still holds, and fails with FencedOut once another
+  // controller took over: a deposed leader that wakes up late writes nothing. Its connection is
+  // recorded in the row (a controller taking over a silent leader ends it). 0: no lease (one
+  // controller alone, tests, tools).
+  std::int64_t fence_epoch = 0;
   // What the event keys and the timeline keep; pruned on a thread and connection of their own
   // (interval_ms 0: not in the background).
   RetentionPolicy retention;
@@ -81,7 +81,10 @@ class MariadbStore final : public Store {
   template <typename F>
   auto writing(std::string_view what, F&& f);
   void migrate(std::span<const Migration> migrations);
-  static void take_writer_lock(mariadb::Connection& db);
+  void register_writer(mariadb::Connection& db);
+  void check_fence();
+  template <typename F>
+  void fenced(F&& statements);
   void write_batch(const std::vector<Commit>& batch, const std::vector<std::string>& delivered);
   void write(const Job& job, std::int64_t read_version, std::int64_t changes);
   void write(const Task& task, std::int64_t read_version, std::int64_t changes);

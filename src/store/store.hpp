@@ -21,6 +21,13 @@ class VersionConflict : public StoreError {
   using StoreError::StoreError;
 };
 
+// The store belongs to a leader whose lease another controller has taken over since: nothing this
+// controller decides can be written any more (docs/architecture.md, "Several controllers").
+class FencedOut : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 // Which halves of a node an edit changed (domain/model.hpp, Node).
 struct NodeParts {
   bool inventory = true;

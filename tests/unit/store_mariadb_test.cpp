@@ -224,36 +224,5 @@ TEST_F(Mariadb, ATableThatIsThereAlreadyIsNamedWithItsSetting) {
   EXPECT_NO_THROW(db->open(beside));
 }
 
-// One writer per database: a second is refused while the first holds the lock; a writer whose
-// connection was lost while another took the lock writes nothing more.
-TEST_F(Mariadb, OneWriterPerDatabase) {
-  MariadbOptions writer;
-  writer.writer_lock = true;
-  auto first = db->open(writer);
-  try {
-    db->open(writer);
-    FAIL() << "a second writer opened the database";
-  } catch (const StoreError& e) {
-    EXPECT_NE(std::string(e.what()).find("another controller writes to this database"),
-              std::string::npos)
-        << e.what();
-  }
-  EXPECT_NO_THROW(db->open(MariadbOptions{}));  // readers (the API's connection) are welcome
-
-  // The first writer's connection dies (a pause past the server's timeout, a cut): a second
-  // writer takes the lock; the first, connected again, cannot write.
-  mariadb::Connection c(db->endpoint());
-  for (const auto& row : c.query_with(
-           "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
-           db->endpoint().database))
-    c.exec("KILL CONNECTION " + *row.at(0));
-  auto second = db->open(writer);
-  EXPECT_THROW(first->commit({event("late", typical("job-late", 10))}), StoreError);
-  EXPECT_THROW(first->commit({event("late", typical("job-late", 10))}), StoreError);
-  EXPECT_FALSE(second->has_event("late"));
-  second->commit({event("e1", typical("job-1", 10))});
-  EXPECT_TRUE(second->has_event("e1"));
-}
-
 }  // namespace
 }  // namespace shepherd::test
