@@ -47,14 +47,19 @@ class Lab:
 
     count = 0
 
-    def __init__(self, nodes, policy=None):
+    def __init__(self, nodes, policy=None, controllers=1):
         Lab.count += 1  # names unique per lab: a test process makes several
         self.tag = f"{os.getpid() % 100000}x{Lab.count}"
         self.dir = tempfile.mkdtemp(prefix="shepherd-lab-")
         os.chmod(self.dir, 0o755)
         self.namespaces = []
         self.processes = []
-        self.server = None
+        # Several controllers share the server's namespace and directory, each on its own port
+        # (PORT + k); they need the MariaDB store.
+        self.controllers = controllers
+        self.servers = [None] * controllers
+        self.paused = set()
+        self.server_logs = [os.path.join(self.dir, f"server-{k + 1}.log") for k in range(controllers)]
         self.server_ns = self._namespace("s")
         self._link("r", None, self.server_ns, "10.77.0.1", "10.77.0.2")
         self.nodes = {}
@@ -145,7 +150,10 @@ class Lab:
                 self.store_lines = self._mariadb_store()
         else:
             self.store_lines = [f'  path: "{self.server_dir}/data/shepherd.db"']
-        lines = ["cluster_name: lab", f'listen: "0.0.0.0:{PORT}"', "store:"] + self.store_lines + ["policy:"]
+        lines = ["cluster_name: lab", f'listen: "0.0.0.0:{PORT}"', "store:"] + self.store_lines
+        if self.controllers > 1:  # a short lease, so a paused leader is replaced within seconds
+            lines += ["controller:", "  lease_ttl: 3"]
+        lines += ["policy:"]
         lines += [f"  {k}: {v}" for k, v in self.policy.items()]
         if webhook_url:
             with open(self.webhook_file, "w") as f:
@@ -155,37 +163,98 @@ class Lab:
         with open(os.path.join(self.server_dir, "shepherd.yaml"), "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def start_server(self):
-        self.server_log = os.path.join(self.dir, "server.log")
-        self.server = self.spawn(self.server_ns, [BINARY, "server", "--dir", self.server_dir], self.server_log)
-        wait_for(lambda: self._healthy(), 20, "the server to answer /healthz")
+    def ports(self):
+        return [PORT + k for k in range(self.controllers)]
 
-    def kill_server(self):
-        """kill -9: no chance to finish anything."""
-        self.server.send_signal(signal.SIGKILL)
-        self.server.wait()
+    def start_server(self, k=None):
+        """Starts controller k (0-based), or every one not running."""
+        for i in range(self.controllers) if k is None else [k]:
+            if self.servers[i] is not None and self.servers[i].poll() is None:
+                continue
+            args = [BINARY, "server", "--dir", self.server_dir]
+            if self.controllers > 1:
+                args += ["--listen", f"0.0.0.0:{PORT + i}", "--controller-name", f"c{i + 1}",
+                         "--url", f"https://10.77.0.2:{PORT + i}"]
+            self.servers[i] = self.spawn(self.server_ns, args, self.server_logs[i])
+            wait_for(lambda: self._healthy(PORT + i), 20, f"controller {i + 1} to answer /healthz")
 
-    def _healthy(self):
+    def kill_server(self, k=None):
+        """kill -9 (of the leader, unless k says which): no chance to finish anything."""
+        k = self.leader() if k is None else k
+        self.servers[k].send_signal(signal.SIGKILL)
+        self.servers[k].wait()
+        return k
+
+    def pause(self, k):
+        """SIGSTOP: the process keeps its connections but does nothing, as a stalled machine."""
+        self.paused.add(k)
+        self.servers[k].send_signal(signal.SIGSTOP)
+
+    def resume(self, k):
+        self.servers[k].send_signal(signal.SIGCONT)
+        self.paused.discard(k)
+
+    def start_all_at_once(self):
+        """Every controller at the same moment (none waits for another to answer)."""
+        for i in range(self.controllers):
+            args = [BINARY, "server", "--dir", self.server_dir, "--listen", f"0.0.0.0:{PORT + i}",
+                    "--controller-name", f"c{i + 1}", "--url", f"https://10.77.0.2:{PORT + i}"]
+            self.servers[i] = self.spawn(self.server_ns, args, self.server_logs[i])
+        for port in self.ports():
+            wait_for(lambda: self._healthy(port), 30, f"the controller on port {port} to answer")
+
+    def sql(self, query):
+        """A query on this lab's MariaDB database, as root over the socket: its rows' columns."""
+        r = run("mariadb", "--no-defaults", f"--socket={self.mariadb_socket}", "-uroot", "-N", "-B",
+                self.mariadb_database, "-e", query)
+        return [line.split("\t") for line in r.stdout.splitlines()]
+
+    def leader(self):
+        """The index of the controller that leads now."""
+        if self.controllers == 1:
+            return 0
+        name = wait_for(lambda: (self.api("GET", "/api/cluster").get("leader") or {}).get("name"), 30,
+                        "a controller to lead")
+        return int(name[1:]) - 1
+
+    def _healthy(self, port):
         try:
-            return self.api("GET", "/healthz", token=False) == {"ok": True}
+            return self._request(port, "GET", "/healthz", None, False) == {"ok": True}
         except OSError:
             return False
 
-    def api(self, method, path, body=None, token=True, expect_error=False):
+    def _request(self, port, method, path, body, token):
         ctx = ssl.create_default_context(cafile=self.ca)
-        req = urllib.request.Request(f"https://10.77.0.2:{PORT}{path}", method=method,
+        req = urllib.request.Request(f"https://10.77.0.2:{port}{path}", method=method,
                                      data=None if body is None else json.dumps(body).encode())
         if token:  # True: the admin token; a string: that token
             req.add_header("Authorization",
                            "Bearer " + (token if isinstance(token, str) else self.admin_token))
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-                text = r.read().decode()
-                return json.loads(text) if r.headers.get_content_type() == "application/json" else text
-        except urllib.error.HTTPError as e:
-            if expect_error:
-                return {"status": e.code, **json.loads(e.read().decode())}
-            raise AssertionError(f"{method} {path}: HTTP {e.code}: {e.read().decode()}")
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            text = r.read().decode()
+            return json.loads(text) if r.headers.get_content_type() == "application/json" else text
+
+    def api(self, method, path, body=None, token=True, expect_error=False):
+        """The API of the first running controller that answers: a standby serves reads and
+        redirects commands (307), which go to the next one."""
+        last = None
+        for i, port in enumerate(self.ports()):
+            if self.controllers > 1 and (self.servers[i] is None or self.servers[i].poll() is not None
+                                         or i in self.paused):
+                continue
+            try:
+                return self._request(port, method, path, body, token)
+            except urllib.error.HTTPError as e:
+                text = e.read().decode()
+                if e.code in (307, 503) and self.controllers > 1:
+                    last = OSError(f"{method} {path} on controller {i + 1}: HTTP {e.code}: {text}")
+                    continue
+                if expect_error:
+                    return {"status": e.code, **json.loads(text)}
+                raise AssertionError(f"{method} {path}: HTTP {e.code}: {text}")
+            except OSError as e:
+                last = e
+        raise last or OSError("no controller runs")
 
     def job(self, job_id):
         return self.api("GET", f"/api/jobs/{job_id}")
@@ -194,8 +263,14 @@ class Lab:
         return self.api("GET", "/api/timeline")
 
     def server_log_text(self):
-        with open(self.server_log, errors="replace") as f:
-            return f.read()
+        text = ""
+        for k, log in enumerate(self.server_logs):
+            if os.path.exists(log):
+                if self.controllers > 1:
+                    text += f"---- controller {k + 1} ----\n"
+                with open(log, errors="replace") as f:
+                    text += f.read()
+        return text
 
     # ---- teardown ----
 
@@ -279,14 +354,18 @@ exit 0
 """)
 
     def enrol(self):
-        r = run("ip", "netns", "exec", self.ns, BINARY, "agent", "--server", f"https://{self.server_ip}:{PORT}", "--ca", self.lab.ca,
+        r = run("ip", "netns", "exec", self.ns, BINARY, "agent", "--server", self.servers(), "--ca", self.lab.ca,
                 "--dir", self.state, "enrol", "--name", self.name,
                 "--bootstrap-token-file", self.lab.bootstrap_token_file, check=False)
         if r.returncode != 0:
             raise AssertionError("enrol failed: " + r.stderr)
 
+    def servers(self):
+        """Every controller, as this node reaches them."""
+        return ",".join(f"https://{self.server_ip}:{port}" for port in self.lab.ports())
+
     def agent_args(self):
-        return [BINARY, "agent", "--server", f"https://{self.server_ip}:{PORT}", "--ca", self.lab.ca,
+        return [BINARY, "agent", "--server", self.servers(), "--ca", self.lab.ca,
                 "--dir", self.state, "--boot-id-file", self.boot_id_file, "--ip", self.ip,
                 "--kernel-log", self.kernel_log, "--diag-command", f"{self.bin}/dcgmi diag -r {{level}} -j",
                 "--reboot-command", f"{self.bin}/reboot", "--stop-grace", "1",

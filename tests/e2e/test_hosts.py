@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lab import Lab, wait_for, read, write, run, BINARY, PORT  # noqa: E402
+from lab import Lab, wait_for, read, write, run, BINARY, PORT, SOURCE_DIR  # noqa: E402
 
 # Attempt 0's task on node index 1 fails (exit 1); everything else runs a few seconds and ends
 # well. Each task writes its environment where the test reads it.
@@ -64,8 +64,10 @@ class HostsTest(unittest.TestCase):
                     print(f"---- {n.name} agent log (end) ----\n" + n.log_text()[-3000:])
             self.lab.close()
 
-    def make_lab(self, nodes, policy=None, webhook=False):
-        self.lab = Lab(nodes, policy)
+    def make_lab(self, nodes, policy=None, webhook=False, controllers=1):
+        if controllers > 1 and not Lab.mariadb_wanted():
+            self.skipTest("several controllers share a MariaDB store (SHEPHERD_E2E_STORE=mariadb)")
+        self.lab = Lab(nodes, policy, controllers)
         if webhook:  # in the root namespace, on the lab's link: after the lab
             self.webhook = Webhook()
             self.addCleanup(self.webhook.close)
@@ -157,6 +159,75 @@ class HostsTest(unittest.TestCase):
         self.assertEqual(statuses(lab, "train").count("RESTARTING"), 1)
         tasks = lab.job("train")["tasks"]
         self.assertEqual(sorted(t["id"] for t in tasks), ["train.0.0", "train.0.1", "train.1.0", "train.1.1"])
+
+    # Several controllers on one MariaDB store (issue 11). kill -9 of the leader mid-recovery with
+    # two standbys: one takes over at the next epoch and finishes the recovery once (one reboot,
+    # one restart); the killed one comes back as a standby.
+    def test_leader_killed_mid_recovery_standby_finishes_once(self):
+        lab = self.make_lab(2, controllers=3)
+        before = lab.api("GET", "/api/cluster")["leader"]
+        write(lab.nodes["node-2"].faulty_file, "")
+        write(os.path.join(lab.nodes["node-2"].dir, "slow"), "")  # the diagnostic takes 5 s
+        self.submit("train", TRAIN, ["node-1", "node-2"])
+        wait_for(lambda: lab.api("GET", "/api/nodes/node-2")["status"] == "PENDING_HEALTHCHECK", 60,
+                 "node-2's diagnostic to run")
+        killed = lab.kill_server()  # the verdict comes while a standby takes over
+        leader = wait_for(lambda: (lab.api("GET", "/api/cluster")["leader"] or {}).get("epoch", 0)
+                          > before["epoch"] and lab.api("GET", "/api/cluster")["leader"], 30,
+                          "a standby to take over")
+        self.assertEqual(leader["epoch"], before["epoch"] + 1)
+        self.assertNotEqual(leader["name"], before["name"])
+        job = self.wait_job("train", "COMPLETE")
+        self.assertEqual(job["retry"], 1)
+        self.assertEqual(lab.nodes["node-2"].reboots(), 1)
+        self.assertEqual(statuses(lab, "train").count("RESTARTING"), 1)
+        tasks = lab.job("train")["tasks"]
+        self.assertEqual(sorted(t["id"] for t in tasks), ["train.0.0", "train.0.1", "train.1.0", "train.1.1"])
+        lab.start_server(killed)
+        cluster = wait_for(lambda: (c := lab.api("GET", "/api/cluster")) and all(
+            x["alive"] for x in c["controllers"]) and c, 30, "the killed controller back as a standby")
+        roles = {c["name"]: c["role"] for c in cluster["controllers"]}
+        self.assertEqual(roles[f"c{killed + 1}"], "standby")
+        self.assertEqual(list(roles.values()).count("leader"), 1)
+        self.assertEqual(cluster["leader"]["epoch"], before["epoch"] + 1)
+
+    # A leader paused past its lease (SIGSTOP): a standby takes over and runs a job; woken
+    # (SIGCONT), the old leader commits nothing (its heartbeat losses, its retries) and exits 3.
+    def test_paused_leader_commits_nothing_after_takeover(self):
+        lab = self.make_lab(1, controllers=2)
+        old = lab.leader()
+        epoch = lab.api("GET", "/api/cluster")["leader"]["epoch"]
+        lab.pause(old)
+        leader = wait_for(lambda: (lab.api("GET", "/api/cluster")["leader"] or {}).get("epoch", 0)
+                          > epoch and lab.api("GET", "/api/cluster")["leader"], 30,
+                          "the standby to take over the lapsed lease")
+        self.assertEqual(leader["name"], f"c{2 - old}")
+        self.submit("after", "sleep 1", ["node-1"])  # the agent finds the new leader
+        self.wait_job("after", "COMPLETE", 120)
+        timeline = lab.timeline()
+        lab.resume(old)
+        self.assertEqual(lab.servers[old].wait(timeout=30), 3)
+        time.sleep(2)
+        self.assertEqual(lab.timeline(), timeline)  # nothing written by the woken leader
+        self.assertEqual(lab.api("GET", "/api/cluster")["leader"]["epoch"], epoch + 1)
+        log = read(lab.server_logs[old])
+        self.assertIn(f"lost the leader lease of epoch {epoch}", log)
+        self.assertEqual(lab.api("GET", "/api/nodes/node-1")["status"], "AVAILABLE")
+
+    # Controllers started at once on an empty database: the migrations are applied once and one
+    # controller leads.
+    def test_controllers_started_at_once_elect_one(self):
+        if not Lab.mariadb_wanted():
+            self.skipTest("several controllers share a MariaDB store (SHEPHERD_E2E_STORE=mariadb)")
+        self.lab = lab = Lab(0, None, 3)
+        lab.start_all_at_once()
+        cluster = wait_for(lambda: (c := lab.api("GET", "/api/cluster"))["leader"] and len(
+            c["controllers"]) == 3 and c, 30, "three controllers, one leading")
+        self.assertEqual(cluster["leader"]["epoch"], 1)
+        self.assertEqual([c["role"] for c in cluster["controllers"]].count("leader"), 1)
+        migrations = os.listdir(os.path.join(SOURCE_DIR, "src", "store", "migrations", "mariadb"))
+        self.assertEqual(lab.sql("SELECT COUNT(*) FROM shepherd_schema_migrations"),
+                         [[str(len(migrations))]])
 
     # (d) a node cut off (its veth down) while its task exits: it reconnects and the exit code is
     # applied once
