@@ -283,7 +283,7 @@ struct ServerLink::Impl {
       if (options.servers.size() > 1) current = (current + 1) % options.servers.size();
       delay = backoff_delay(failures++, options.backoff_base, options.backoff_cap, random);
     }
-    spdlog::warn("agent: {}; connecting to {}:{} in {} ms", why, at().host, at().port,
+    spdlog::warn("agent: {}; connecting again (to {}:{}) in {} ms", why, at().host, at().port,
                  delay.count());
     if (was_connected && callbacks.disconnected) callbacks.disconnected(why);
     retry.expires_after(delay);

@@ -1,5 +1,5 @@
-// `shepherd job|node|task|timeline`: the HTTP API from a terminal. Each read prints a table or
-// text, or with --json the API's JSON as it came; each failure is one line on stderr and exit 1.
+// `shepherd job|node|task|timeline|cluster`: the HTTP API from a terminal. Each read prints a table
+// or text, or with --json the API's JSON as it came; each failure is one line on stderr and exit 1.
 #include "cli/client_commands.hpp"
 
 #include <algorithm>
@@ -434,6 +434,36 @@ void add_timeline_command(CLI::App& app, int& code) {
   });
 }
 
+// ---- cluster ----
+
+void add_cluster_command(CLI::App& app, int& code) {
+  auto* cluster = app.add_subcommand("cluster", "Show the controllers that share the store");
+  cluster->require_subcommand(1);
+  auto common = std::make_shared<Common>();
+  auto* show = cluster->add_subcommand("show", "The controllers, the leader and its epoch");
+  add_common(show, *common);
+  show->callback([common, &code] {
+    run_request(code, *common, [&](ApiClient& api) {
+      const json c = api.get("/api/cluster");
+      if (common->json) return print_json(c);
+      const json leader = c.value("leader", json());
+      if (leader.is_object())
+        std::cout << "leader " << cell(leader, "name") << " at " << cell(leader, "url")
+                  << ", epoch " << cell(leader, "epoch")
+                  << (leader.value("lapsed", false) ? " (its lease lapsed: a take-over is due)"
+                                                    : "")
+                  << "\n";
+      else
+        std::cout << "no controller leads yet\n";
+      std::vector<std::vector<std::string>> rows;
+      for (const json& x : c.value("controllers", json::array()))
+        rows.push_back({cell(x, "name"), cell(x, "role"), x.value("alive", false) ? "yes" : "no",
+                        cell(x, "url"), cell(x, "version")});
+      print_table({"NAME", "ROLE", "ALIVE", "URL", "VERSION"}, rows);
+    });
+  });
+}
+
 }  // namespace
 
 void add_client_commands(CLI::App& app, int& code) {
@@ -441,6 +471,7 @@ void add_client_commands(CLI::App& app, int& code) {
   add_node_commands(app, code);
   add_task_commands(app, code);
   add_timeline_command(app, code);
+  add_cluster_command(app, code);
 }
 
 }  // namespace shepherd::cli

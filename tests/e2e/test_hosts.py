@@ -126,6 +126,11 @@ class HostsTest(unittest.TestCase):
         self.assertEqual(calls[0], "diag -r 1 -j")
         logs = lab.api("GET", "/api/tasks/train.1.1/logs")
         self.assertIsInstance(logs, str)
+        # One controller leads alone (SQLite, or MariaDB with no standby).
+        cluster = lab.api("GET", "/api/cluster")
+        self.assertEqual(cluster["leader"]["epoch"], 1)
+        self.assertEqual([c["role"] for c in cluster["controllers"]], ["leader"])
+        self.assertEqual(cluster["leader"]["name"], cluster["this_controller"])
 
     # (b) an application failure (the diagnostic passes): FAILED, and a webhook is received
     def test_application_failure_fails_job_and_notifies(self):
@@ -225,6 +230,10 @@ class HostsTest(unittest.TestCase):
             c["controllers"]) == 3 and c, 30, "three controllers, one leading")
         self.assertEqual(cluster["leader"]["epoch"], 1)
         self.assertEqual([c["role"] for c in cluster["controllers"]].count("leader"), 1)
+        shown = run(BINARY, "cluster", "show", "--server", f"https://10.77.0.2:{PORT + 1}", "--ca", lab.ca,
+                    "--token-file", os.path.join(lab.server_dir, "secrets", "admin.token")).stdout
+        self.assertIn(f"leader {cluster['leader']['name']} at ", shown)
+        self.assertEqual(shown.count(" standby "), 2, shown)
         migrations = os.listdir(os.path.join(SOURCE_DIR, "src", "store", "migrations", "mariadb"))
         self.assertEqual(lab.sql("SELECT COUNT(*) FROM shepherd_schema_migrations"),
                          [[str(len(migrations))]])

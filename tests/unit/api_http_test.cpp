@@ -91,5 +91,38 @@ TEST_F(HttpApiTest, EveryErrorIsAJsonBody) {
   EXPECT_EQ(json::parse(stop->body)["error"]["field"], "job_id");
 }
 
+// A standby's API (no controller): reads are served from the store; a command is redirected to
+// the leader with 307 (same method and body, the path and query kept), or is 503 while none leads.
+// (httplib decodes a Location header, so the target here needs no escapes.)
+TEST(StandbyHttpApi, ServesReadsAndSendsCommandsToTheLeader) {
+  SqliteStore store(":memory:");
+  std::optional<std::string> leader;
+  HttpApiOptions options;
+  options.leader_url = [&] { return leader; };
+  HttpApi api(store, options);
+  const int port = api.bind("127.0.0.1", 0);
+  api.start();
+  httplib::Client client("127.0.0.1", port);
+  for (int i = 0; i < 100 && !client.Get("/healthz"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  auto nodes = client.Get("/api/nodes");
+  ASSERT_TRUE(nodes);
+  EXPECT_EQ(nodes->status, 200);
+  auto none = client.Post("/api/jobs", R"({"id":"t1","nodes":1})", "application/json");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 503);
+  EXPECT_EQ(json::parse(none->body)["error"]["code"], "no_leader");
+
+  leader = "https://ctl2.example.org:8443";
+  auto sent = client.Post("/api/jobs/t1/stop?why=x", "", "application/json");
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->status, 307);
+  EXPECT_EQ(sent->get_header_value("Location"),
+            "https://ctl2.example.org:8443/api/jobs/t1/stop?why=x");
+  EXPECT_EQ(json::parse(sent->body)["error"]["code"], "not_leader");
+  api.stop();
+}
+
 }  // namespace
 }  // namespace shepherd

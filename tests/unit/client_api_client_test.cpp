@@ -83,6 +83,54 @@ TEST(ApiClient, PostsJsonOrNoBody) {
   EXPECT_EQ(body, "");
 }
 
+// A standby controller answers a command with 307 to the leader: the client sends the same
+// request, token and body there, once; a redirect to another scheme is not followed.
+TEST(ApiClient, FollowsAStandbysRedirectToTheLeaderOnce) {
+  FakeServer standby, leader;
+  std::string seen_token, seen_body;
+  standby.http().Post("/api/jobs", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 307;
+    res.set_header("Location", leader.url() + "/api/jobs?x=1");
+    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"standby"}})",
+                    "application/json");
+  });
+  leader.http().Post("/api/jobs", [&](const httplib::Request& req, httplib::Response& res) {
+    seen_token = req.get_header_value("Authorization");
+    seen_body = req.body + "|" + req.get_param_value("x");
+    res.status = 201;
+    res.set_content(R"({"id":"a"})", "application/json");
+  });
+  EXPECT_EQ(ApiClient(options(standby.url(), "tok")).post("/api/jobs", json{{"id", "a"}}),
+            json({{"id", "a"}}));
+  EXPECT_EQ(seen_token, "Bearer tok");
+  EXPECT_EQ(seen_body, R"({"id":"a"}|1)");
+
+  // A leader that redirects again (it lost the lease meanwhile): not followed a second time.
+  leader.http().Get("/loop", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 307;
+    res.set_header("Location", standby.url() + "/loop");
+    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"standby too"}})",
+                    "application/json");
+  });
+  standby.http().Get("/loop", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 307;
+    res.set_header("Location", leader.url() + "/loop");
+    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"standby"}})",
+                    "application/json");
+  });
+  EXPECT_NE(error_of([&] { ApiClient(options(standby.url())).get("/loop"); }).find("standby too"),
+            std::string::npos);
+  // https to http would send the token in clear: the 307 is an error instead.
+  standby.http().Get("/down", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 307;
+    res.set_header("Location", "https://127.0.0.1:1/down");
+    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"elsewhere"}})",
+                    "application/json");
+  });
+  EXPECT_NE(error_of([&] { ApiClient(options(standby.url())).get("/down"); }).find("307"),
+            std::string::npos);
+}
+
 TEST(ApiClient, ErrorBodyBecomesTheMessage) {
   FakeServer server;
   server.http().Get("/api/jobs/x", [](const httplib::Request&, httplib::Response& res) {

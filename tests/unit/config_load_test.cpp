@@ -90,6 +90,23 @@ policy:
   EXPECT_EQ(c.policy.app_exit_codes, (std::vector<int>{1, 2, 137}));
 }
 
+// Several controllers: each one's name and URL, and the lease's ttl; each its own variable.
+TEST_F(ConfigTest, ControllerSettings) {
+  const Config defaults = load_config("", {});
+  EXPECT_EQ(defaults.controller_name, "");
+  EXPECT_EQ(defaults.controller_url, "");
+  EXPECT_EQ(defaults.controller_lease_ttl, 10);
+  const Config c =
+      load_config(write("shepherd.yaml",
+                        "controller:\n  name: ctl1\n  url: https://ctl1:8443\n  lease_ttl: 4\n"),
+                  {{"SHEPHERD_CONTROLLER_URL", "https://ctl1.example.org:8443"}});
+  EXPECT_EQ(c.controller_name, "ctl1");
+  EXPECT_EQ(c.controller_url, "https://ctl1.example.org:8443");
+  EXPECT_EQ(c.controller_lease_ttl, 4);
+  EXPECT_THROW(load_config(write("bad.yaml", "controller:\n  lease_ttl: 0\n"), {}), ConfigError);
+  EXPECT_EQ(redacted_json(c)["controller"]["lease_ttl"], 4);
+}
+
 TEST_F(ConfigTest, EnvironmentOverridesYaml) {
   const std::string path = write("shepherd.yaml", "cluster_name: a\npolicy:\n  max_retries: 3\n");
   const Config c = load_config(path, {{"SHEPHERD_CLUSTER_NAME", "b"},
