@@ -245,9 +245,11 @@ ApiClient::Answer ApiClient::send(const std::string& method, const std::string& 
         throw ClientError("cannot reach " + base_ + ": " + httplib::to_string(err));
     }
   }
-  // A standby controller sends a command to the leader (307 keeps the method and body): followed
-  // once, and only to the same scheme, so a token for https never goes out in clear text.
-  if (res->status == 307 && res->has_header("Location") && !redirected_) {
+  // A standby controller sends a command to the leader (307 keeps the method and body). Followed
+  // once, only over https with the server's own CA pinned (--ca): the token goes only to a host
+  // with a certificate of that CA, never in clear text nor to any host a public CA vouches for.
+  if (res->status == 307 && res->has_header("Location") && !redirected_ &&
+      base_.starts_with("https://") && !options_.ca_file.empty()) {
     const std::string location = res->get_header_value("Location");
     const std::string scheme = base_.substr(0, base_.find("://") + 3);
     const auto path_at = location.find('/', scheme.size());

@@ -113,8 +113,10 @@ void AgentGateway::add_routes(net::Router& router) {
       return net::HttpResponse::error(400, "invalid", e.rejection.field, e.rejection.message);
     }
     try {
-      const std::string secret = credentials_.enrol(
-          node, controller_.load() ? controller_.load()->now() : SystemClock().now());
+      const std::string secret = credentials_.enrol(node, [this] {
+        const Controller* c = controller_.load();
+        return c ? c->now() : SystemClock().now();
+      }());
       spdlog::info("gateway: {} enrolled from {}", node, req.remote);
       return net::HttpResponse::json(200, {{"node", node}, {"credential", node + ":" + secret}});
     } catch (const EnrolmentRefused& e) {

@@ -6,20 +6,25 @@ namespace shepherd::server {
 
 using Steady = std::chrono::steady_clock;
 
-LeaseKeeper::LeaseKeeper(Leadership& leadership, std::function<void(const std::string&)> on_lost)
+LeaseKeeper::LeaseKeeper(Leadership& leadership, std::function<void(const std::string&)> on_lost,
+                         Steady::time_point since)
     : leadership_(leadership), on_lost_(std::move(on_lost)) {
-  // The lease was just taken (or renewed): it holds for a ttl from about now.
-  valid_until_ = (Steady::now() + leadership_.ttl() - margin()).time_since_epoch().count();
+  valid_until_ = (since + leadership_.ttl() - margin()).time_since_epoch().count();
   if (leadership_.ttl().count() > 0) thread_ = std::thread([this] { keep(); });
 }
 
 LeaseKeeper::~LeaseKeeper() {
+  stop();
+}
+
+void LeaseKeeper::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  valid_until_ = 0;
 }
 
 std::chrono::steady_clock::duration LeaseKeeper::margin() const {
@@ -27,7 +32,7 @@ std::chrono::steady_clock::duration LeaseKeeper::margin() const {
 }
 
 bool LeaseKeeper::holds() const {
-  if (leadership_.ttl().count() == 0) return true;  // alone on its store
+  if (leadership_.ttl().count() == 0) return valid_until_.load() != 0;  // alone on its store
   return Steady::now().time_since_epoch().count() < valid_until_.load();
 }
 

@@ -18,8 +18,12 @@ namespace shepherd::server {
 // (another controller took it, or it lapsed), `on_lost` runs once, on the keeper's thread.
 class LeaseKeeper {
  public:
-  LeaseKeeper(Leadership& leadership, std::function<void(const std::string& why)> on_lost);
-  ~LeaseKeeper();
+  // `since`: when the lease was won (the campaign's send time): it holds for a ttl from then.
+  LeaseKeeper(Leadership& leadership, std::function<void(const std::string& why)> on_lost,
+              std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now());
+  ~LeaseKeeper();  // stop()
+  // No renewal after this, and holds() is false (a leader that is done, or being torn down).
+  void stop();
   LeaseKeeper(const LeaseKeeper&) = delete;
   LeaseKeeper& operator=(const LeaseKeeper&) = delete;
 

@@ -67,6 +67,11 @@ ControllerIdentity identity_of(const Config& config, int port) {
   me.name = config.controller_name.empty() ? where : config.controller_name;
   me.url = config.controller_url.empty() ? "https://" + where : config.controller_url;
   while (!me.url.empty() && me.url.back() == '/') me.url.pop_back();
+  // Clients follow it with the admin token: https, a host and a port, nothing else.
+  const std::string authority = me.url.substr(std::min(me.url.size(), std::size_t{8}));
+  if (!me.url.starts_with("https://") || authority.empty() ||
+      authority.find_first_of("/?#@ ") != std::string::npos)
+    throw ConfigError("controller.url: '" + me.url + "' is not https://HOST[:PORT]");
   me.version = "0.1.0";
   return me;
 }
@@ -124,20 +129,33 @@ Server::Server(const std::string& dir, std::function<void(const std::string&)> p
 }
 
 Server::~Server() {
+  if (keeper_) keeper_->stop();  // its thread may call lose(): gone before anything it touches
   if (api_) api_->stop();
   if (gateway_) gateway_->close_all();
 }
 
+void Server::remember_leader(const ClusterView& view) {
+  std::optional<std::string> url;
+  if (view.lease && view.lease->expires_at >= view.now && view.lease->holder != me_.name)
+    url = view.lease->url;
+  std::lock_guard lock(leader_mu_);
+  leader_url_ = url;
+  leader_read_at_ = std::chrono::steady_clock::now();
+}
+
 std::optional<std::string> Server::leader_url() {
+  {
+    std::lock_guard lock(leader_mu_);
+    if (std::chrono::steady_clock::now() - leader_read_at_ < std::chrono::seconds(1))
+      return leader_url_;
+  }
   try {
-    const ClusterView view = leadership_->view();
-    if (!view.lease || view.lease->expires_at < view.now || view.lease->holder == me_.name)
-      return std::nullopt;
-    return view.lease->url;
+    remember_leader(leadership_->view());
   } catch (const std::exception& e) {
     spdlog::warn("server: cannot read who leads: {}", e.what());
-    return std::nullopt;
   }
+  std::lock_guard lock(leader_mu_);
+  return leader_url_;
 }
 
 void Server::run() {
@@ -150,17 +168,15 @@ void Server::run() {
     HttpApi& api;
     gateway::AgentGateway& gateway;
     ~StopHttp() {
-      api.set_controller(nullptr);
-      gateway.set_controller(nullptr);
       api.stop();
       gateway.close_all();
     }
   } stop_http{*api_, *gateway_};
-  if (const auto epoch = campaign()) lead(*epoch);
+  if (const auto won = campaign()) lead(*won);
 }
 
 // Tries for the lease every fifth of its ttl until this controller leads or is stopped.
-std::optional<std::int64_t> Server::campaign() {
+std::optional<Server::Won> Server::campaign() {
   const auto every =
       std::max(std::chrono::milliseconds(200),
                std::chrono::duration_cast<std::chrono::milliseconds>(leadership_->ttl() / 5));
@@ -171,8 +187,11 @@ std::optional<std::int64_t> Server::campaign() {
       if (stopping_) return std::nullopt;
     }
     try {
-      if (const auto epoch = leadership_->try_lead()) return epoch;
-      const auto leader = leadership_->view().lease;
+      const auto sent = std::chrono::steady_clock::now();
+      if (const auto epoch = leadership_->try_lead()) return Won{*epoch, sent};
+      const ClusterView view = leadership_->view();
+      remember_leader(view);
+      const auto& leader = view.lease;
       const std::string now =
           leader ? leader->holder + " leads (epoch " + std::to_string(leader->epoch) + ")" : "";
       if (now != said)
@@ -192,12 +211,17 @@ void Server::lose(const std::string& why) {
   if (controller_) controller_->stop();
 }
 
-void Server::lead(std::int64_t epoch) {
+void Server::lead(const Won& won) {
   const Config& config = *config_;
+  // Renewals start at once: opening the store may wait (its schema lock) longer than a ttl.
+  keeper_ = std::make_unique<LeaseKeeper>(
+      *leadership_, [this](const std::string& why) { lose(why); }, won.at);
+  struct StopKeeper {
+    LeaseKeeper& keeper;
+    ~StopKeeper() { keeper.stop(); }  // whatever ends the term: no renewal after it
+  } stop_keeper{*keeper_};
   try {
-    store_ = open_writer_(epoch);
-    keeper_ =
-        std::make_unique<LeaseKeeper>(*leadership_, [this](const std::string& why) { lose(why); });
+    store_ = open_writer_(won.epoch);
     hands_ = std::make_unique<LeaderOnly>(*gateway_, *notifier_, *keeper_);
     {
       std::lock_guard lock(mu_);
@@ -206,20 +230,21 @@ void Server::lead(std::int64_t epoch) {
                                                  *clock_, config.policy);
       if (stopping_ || !lost_.empty()) controller_->stop();
     }
+    // Started (the state loaded, this start counted) before agents and commands reach it. The
+    // controller then stays for the API and the gateway until the server is gone: a command after
+    // the term ends is answered 503 (the controller is stopping).
+    controller_->start();
     gateway_->set_controller(controller_.get());
     api_->set_controller(controller_.get());
-    controller_->start();
     leading_ = true;
-    print_("shepherd server: controller " + me_.name + " leads (epoch " + std::to_string(epoch) +
-           ")");
+    print_("shepherd server: controller " + me_.name + " leads (epoch " +
+           std::to_string(won.epoch) + ")");
     controller_->run();
   } catch (const FencedOut& e) {
     lose(e.what());
   }
   leading_ = false;
-  api_->set_controller(nullptr);
-  gateway_->set_controller(nullptr);
-  keeper_.reset();  // no renewal after this
+  keeper_->stop();
   std::string lost;
   {
     std::lock_guard lock(mu_);
@@ -227,7 +252,7 @@ void Server::lead(std::int64_t epoch) {
   }
   if (!lost.empty())
     throw LeadershipLost("controller " + me_.name + " lost the leader lease of epoch " +
-                         std::to_string(epoch) + ": " + lost);
+                         std::to_string(won.epoch) + ": " + lost);
   leadership_->resign();  // a standby takes over now, not when the lease lapses
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -66,8 +67,13 @@ class Server {
 
  private:
   void add_routes();
-  std::optional<std::int64_t> campaign();
-  void lead(std::int64_t epoch);
+  struct Won {
+    std::int64_t epoch;
+    std::chrono::steady_clock::time_point at;  // the campaign's send time
+  };
+  std::optional<Won> campaign();
+  void lead(const Won& won);
+  void remember_leader(const ClusterView& view);
   void lose(const std::string& why);
   std::optional<std::string> leader_url();
 
@@ -97,6 +103,10 @@ class Server {
   bool stopping_ = false;
   std::string lost_;
   std::atomic<bool> leading_{false};
+  // Who leads, for standbys' redirects and refusals: read by the campaign, at most a second old.
+  std::mutex leader_mu_;
+  std::optional<std::string> leader_url_;
+  std::chrono::steady_clock::time_point leader_read_at_{};
 };
 
 }  // namespace server

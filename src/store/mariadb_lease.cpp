@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace shepherd {
 namespace {
@@ -32,6 +33,13 @@ mariadb::Endpoint bounded(mariadb::Endpoint e, std::chrono::milliseconds ttl) {
 // Ends a session of a controller that no longer leads; one already gone is fine.
 void end_session(Connection& db, const std::string& id) {
   if (id.empty() || id == "0" || id.find_first_not_of("0123456789") != std::string::npos) return;
+  // Only one of ours: same user, same database (an id recorded before a restart of MariaDB may
+  // name someone else's session by now).
+  if (db.query_with("SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = ? AND DB = DATABASE() "
+                    "AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)",
+                    static_cast<std::int64_t>(std::stoll(id)))
+          .empty())
+    return;
   try {
     db.exec("KILL CONNECTION " + id);  // digits only, checked above
   } catch (const mariadb::Error& e) {
@@ -71,14 +79,16 @@ std::optional<std::int64_t> MariadbLease::try_lead() {
     return take_over();
   } catch (const mariadb::Error& e) {
     if (!e.connection_lost()) throw;
-    db_->reconnect();  // the lock, if this connection had it, went with the old one
+    db_->reconnect();
+    holds_lock_ = false;  // the lock, if this connection had it, went with the old one
     return take_over();
   }
 }
 
 std::optional<std::int64_t> MariadbLease::take_over() {
   seen();
-  if (scalar(*db_, "SELECT GET_LOCK(" + kLock + ", 0)") != "1") {
+  if (!holds_lock_ && scalar(*db_, "SELECT GET_LOCK(" + kLock + ", 0)") == "1") holds_lock_ = true;
+  if (!holds_lock_) {
     // Held: by a live leader, or by one that is silent (paused, stuck) and let its lease lapse.
     const auto rows =
         db_->query_with("SELECT lease_session, writer_session, holder, expires_at < " + kNow +
@@ -91,11 +101,33 @@ std::optional<std::int64_t> MariadbLease::take_over() {
                  rows[0][2].value_or("?"));
     end_session(*db_, lease_session);
     end_session(*db_, rows[0][1].value_or(""));
-    // A killed session's lock is released a moment after the kill.
-    if (scalar(*db_, "SELECT GET_LOCK(" + kLock + ", 5)") != "1") return std::nullopt;
+    // A killed session's lock is released a moment after the kill: a few quick tries, each well
+    // within the connection's I/O timeout.
+    for (int i = 0; i < 20 && !holds_lock_; ++i) {
+      if (scalar(*db_, "SELECT GET_LOCK(" + kLock + ", 0)") == "1")
+        holds_lock_ = true;
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!holds_lock_) return std::nullopt;
   }
-  // This connection holds the lock: no other controller campaigns until it is gone. The update
-  // waits for a commit of the old leader under way (its shared lock on the row) to end.
+  // This connection holds the lock: no other controller can campaign, and the old leader cannot
+  // get its lease back. But the old leader may still be alive (only its connection was lost, or
+  // it renewed just before its sessions were ended) and may act until its lease's expiry: wait
+  // that out, on the database's clock, before taking over.
+  const auto lease =
+      db_->query_with("SELECT holder, expires_at - " + kNow + " FROM shepherd_leader WHERE id = 1");
+  const std::int64_t left = lease.empty() ? 0 : RowReader(lease[0], 1).i64();
+  const std::string holder = lease.empty() ? "" : lease[0][0].value_or("");
+  if (left > 0 && holder != options_.me.name) {
+    if (waiting_for_ != holder)
+      spdlog::warn("leader lease: {} lost the lock; taking over when its lease ends, in {} ms",
+                   holder, left);
+    waiting_for_ = holder;
+    return std::nullopt;
+  }
+  waiting_for_.clear();
+  // The update waits for a commit of the old leader under way (its shared lock on the row).
   db_->run_with(
       "UPDATE shepherd_leader SET epoch = epoch + 1, holder = ?, url = ?, "
       "lease_session = CONNECTION_ID(), writer_session = 0, acquired_at = " +
@@ -130,16 +162,23 @@ bool MariadbLease::renew() {
 // The connection was lost (MariaDB restarted, a network cut) and the lock with it: the lease is
 // still this controller's if nobody took the lock meanwhile and the lease did not lapse.
 bool MariadbLease::renew_on_new_connection() {
+  holds_lock_ = false;  // it went with the old connection
   if (scalar(*db_, "SELECT GET_LOCK(" + kLock + ", 0)") != "1") {
     epoch_ = 0;
     return false;
   }
+  holds_lock_ = true;
+  // writer_session is the store's old connection (gone too, or soon made again, which records
+  // it): 0, so that no id from before a restart of MariaDB is ever ended.
   const auto matched = db_->run_with(
-      "UPDATE shepherd_leader SET lease_session = CONNECTION_ID(), renewed_at = " + kNow +
-          ", expires_at = " + kNow + " + ? WHERE id = 1 AND epoch = ? AND expires_at > " + kNow,
+      "UPDATE shepherd_leader SET lease_session = CONNECTION_ID(), writer_session = 0, "
+      "renewed_at = " +
+          kNow + ", expires_at = " + kNow + " + ? WHERE id = 1 AND epoch = ? AND expires_at > " +
+          kNow,
       static_cast<std::int64_t>(options_.ttl.count()), epoch_);
   if (matched != 1) {
     db_->exec("DO RELEASE_LOCK(" + kLock + ")");
+    holds_lock_ = false;
     epoch_ = 0;
     return false;
   }
@@ -156,6 +195,7 @@ void MariadbLease::resign() {
         "CONNECTION_ID()",
         epoch_);
     db_->exec("DO RELEASE_LOCK(" + kLock + ")");
+    holds_lock_ = false;
   } catch (const std::exception& e) {
     // The lease lapses on its own; a standby takes over then.
     spdlog::warn("leader lease: could not give it up at once: {}", e.what());
@@ -200,6 +240,7 @@ ClusterView MariadbLease::view() {
   } catch (const mariadb::Error& e) {
     if (!e.connection_lost()) throw;
     db_->reconnect();
+    holds_lock_ = false;
     if (epoch_ != 0 && !renew_on_new_connection())
       spdlog::warn("leader lease: lost with the connection");
     return read();

@@ -195,6 +195,12 @@ class HostsTest(unittest.TestCase):
         self.assertEqual(roles[f"c{killed + 1}"], "standby")
         self.assertEqual(list(roles.values()).count("leader"), 1)
         self.assertEqual(cluster["leader"]["epoch"], before["epoch"] + 1)
+        # The CLI on a standby: its command is redirected to the leader, which decides it.
+        r = run(BINARY, "job", "submit", "after", "--nodes", "1", "--server",
+                f"https://10.77.0.2:{PORT + killed}", "--ca", lab.ca, "--token-file",
+                os.path.join(lab.server_dir, "secrets", "admin.token"), "--", "true", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.wait_job("after", "COMPLETE")
 
     # A leader paused past its lease (SIGSTOP): a standby takes over and runs a job; woken
     # (SIGCONT), the old leader commits nothing (its heartbeat losses, its retries) and exits 3.

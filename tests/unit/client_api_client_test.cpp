@@ -83,52 +83,30 @@ TEST(ApiClient, PostsJsonOrNoBody) {
   EXPECT_EQ(body, "");
 }
 
-// A standby controller answers a command with 307 to the leader: the client sends the same
-// request, token and body there, once; a redirect to another scheme is not followed.
-TEST(ApiClient, FollowsAStandbysRedirectToTheLeaderOnce) {
-  FakeServer standby, leader;
-  std::string seen_token, seen_body;
+// A standby controller answers a command with 307 to the leader. The client follows it only over
+// https with the server's CA pinned (tests/e2e: `shepherd job submit` on a standby); over http, or
+// trusting any public CA, the admin token would go to whatever host the redirect names: the 307
+// is an error that says where the leader is.
+TEST(ApiClient, DoesNotFollowARedirectWithoutAPinnedCa) {
+  FakeServer standby, elsewhere;
+  bool reached = false;
   standby.http().Post("/api/jobs", [&](const httplib::Request&, httplib::Response& res) {
     res.status = 307;
-    res.set_header("Location", leader.url() + "/api/jobs?x=1");
-    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"standby"}})",
+    res.set_header("Location", elsewhere.url() + "/api/jobs");
+    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"the leader is at X"}})",
                     "application/json");
   });
-  leader.http().Post("/api/jobs", [&](const httplib::Request& req, httplib::Response& res) {
-    seen_token = req.get_header_value("Authorization");
-    seen_body = req.body + "|" + req.get_param_value("x");
+  elsewhere.http().Post("/api/jobs", [&](const httplib::Request&, httplib::Response& res) {
+    reached = true;
     res.status = 201;
-    res.set_content(R"({"id":"a"})", "application/json");
+    res.set_content("{}", "application/json");
   });
-  EXPECT_EQ(ApiClient(options(standby.url(), "tok")).post("/api/jobs", json{{"id", "a"}}),
-            json({{"id", "a"}}));
-  EXPECT_EQ(seen_token, "Bearer tok");
-  EXPECT_EQ(seen_body, R"({"id":"a"}|1)");
-
-  // A leader that redirects again (it lost the lease meanwhile): not followed a second time.
-  leader.http().Get("/loop", [&](const httplib::Request&, httplib::Response& res) {
-    res.status = 307;
-    res.set_header("Location", standby.url() + "/loop");
-    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"standby too"}})",
-                    "application/json");
+  const std::string error = error_of([&] {
+    ApiClient(options(standby.url(), "tok")).post("/api/jobs", json{{"id", "a"}});
   });
-  standby.http().Get("/loop", [&](const httplib::Request&, httplib::Response& res) {
-    res.status = 307;
-    res.set_header("Location", leader.url() + "/loop");
-    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"standby"}})",
-                    "application/json");
-  });
-  EXPECT_NE(error_of([&] { ApiClient(options(standby.url())).get("/loop"); }).find("standby too"),
-            std::string::npos);
-  // https to http would send the token in clear: the 307 is an error instead.
-  standby.http().Get("/down", [&](const httplib::Request&, httplib::Response& res) {
-    res.status = 307;
-    res.set_header("Location", "https://127.0.0.1:1/down");
-    res.set_content(R"({"error":{"code":"not_leader","field":"","message":"elsewhere"}})",
-                    "application/json");
-  });
-  EXPECT_NE(error_of([&] { ApiClient(options(standby.url())).get("/down"); }).find("307"),
-            std::string::npos);
+  EXPECT_NE(error.find("307"), std::string::npos) << error;
+  EXPECT_NE(error.find("the leader is at X"), std::string::npos) << error;
+  EXPECT_FALSE(reached);
 }
 
 TEST(ApiClient, ErrorBodyBecomesTheMessage) {
