@@ -225,6 +225,33 @@ class HostsTest(unittest.TestCase):
         self.assertIn(f"lost the leader lease of epoch {epoch}", log)
         self.assertEqual(lab.api("GET", "/api/nodes/node-1")["status"], "AVAILABLE")
 
+    # MariaDB restarted mid-recovery under two controllers: every connection drops (the lease's
+    # too). Whichever controller leads afterwards finishes the recovery once.
+    def test_mariadb_restarted_mid_recovery_finishes_once(self):
+        restart = os.environ.get("SHEPHERD_TEST_MYSQL_RESTART")
+        if not restart:
+            self.skipTest("needs SHEPHERD_TEST_MYSQL_RESTART (scripts/test's private MariaDB)")
+        lab = self.make_lab(2, controllers=2)
+        before = lab.api("GET", "/api/cluster")["leader"]
+        write(lab.nodes["node-2"].faulty_file, "")
+        write(os.path.join(lab.nodes["node-2"].dir, "slow"), "")  # the diagnostic takes 5 s
+        self.submit("train", TRAIN, ["node-1", "node-2"])
+        wait_for(lambda: lab.api("GET", "/api/nodes/node-2")["status"] == "PENDING_HEALTHCHECK", 60,
+                 "node-2's diagnostic to run")
+        r = run(restart, check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job = self.wait_job("train", "COMPLETE", 120)
+        self.assertEqual(job["retry"], 1)
+        self.assertEqual(lab.nodes["node-2"].reboots(), 1)
+        self.assertEqual(statuses(lab, "train").count("RESTARTING"), 1)
+        tasks = lab.job("train")["tasks"]
+        self.assertEqual(sorted(t["id"] for t in tasks), ["train.0.0", "train.0.1", "train.1.0", "train.1.1"])
+        after = lab.api("GET", "/api/cluster")["leader"]
+        self.assertGreaterEqual(after["epoch"], before["epoch"])
+        # A leader deposed by the restart exited 3 (its service would start it again as a standby).
+        for p in lab.servers:
+            self.assertIn(p.poll(), (None, 3))
+
     # Controllers started at once on an empty database: the migrations are applied once and one
     # controller leads.
     def test_controllers_started_at_once_elect_one(self):
